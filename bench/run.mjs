@@ -1,0 +1,990 @@
+#!/usr/bin/env node
+// Tessera benchmark harness: client_credentials token issuance, Tessera side by side with
+// node-oidc-provider (the "peer") and a minimal node:http token server (the "floor").
+//
+// Why side by side in one run: the machines this runs on are noisy, so absolute req/s move
+// by tens of percent between runs. Only ratios taken within one run, on one machine, with
+// the same load generator settings, mean anything. See bench/README.md.
+//
+// Layout of a run:
+//   1. preflight: wrk present (installed from Debian if not), CPUs 0 and 1 available,
+//      peer copied to a cache dir and `npm install`ed once.
+//   2. for every server needed by the selected scenarios, one at a time:
+//        start it pinned to CPU 0 -> wait for readiness -> one token request checked by hand
+//        -> warm-up wrk run -> measured wrk run(s) while sampling the server's RSS -> stop it.
+//   3. print one table + the targets, write bench/results.json.
+//
+// Env knobs: BENCH_DURATION (s, default 10), BENCH_WARMUP (s, default 3), BENCH_REPEAT
+// (measured runs per server, median reported, default 1), BENCH_ONLY (comma list of scenario
+// names or substrings: jwt, opaque, sqlite, postgres), BENCH_DATABASE_URL / TEST_DATABASE_URL
+// (enables the PostgreSQL scenario), BENCH_PIN=0 (disable taskset pinning; numbers are then
+// not comparable with pinned runs).
+
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+// ---------------------------------------------------------------------------------------------
+// Configuration
+// ---------------------------------------------------------------------------------------------
+
+const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
+const REPO_DIR = path.resolve(BENCH_DIR, '..');
+const SHARED_PEERS = '/work/shared/peers';
+const PEER_SRC = path.join(SHARED_PEERS, 'oidc-provider');
+const FLOOR_SCRIPT = path.join(SHARED_PEERS, 'floor', 'mini-token-server.mjs');
+// wrk script shared with the peer: POSTs grant_type=client_credentials with HTTP Basic auth,
+// parameterised by env (CLIENT_ID, CLIENT_SECRET, TOKEN_PATH, BODY). Used read-only.
+const WRK_SCRIPT = path.join(PEER_SRC, 'cc.lua');
+// The peer needs its own node_modules; /work/shared must stay untouched, so it is copied here.
+const PEER_CACHE = path.join(os.tmpdir(), 'tessera-bench-peer');
+const RESULTS_FILE = path.join(BENCH_DIR, 'results.json');
+
+const PEER_CLIENT = { id: 'bench-client', secret: 'bench-secret-0123456789abcdef' };
+const TESSERA_TOKEN_PATH = '/realms/default/protocol/openid-connect/token';
+const TESSERA_DISCOVERY_PATH = '/realms/default/.well-known/openid-configuration';
+
+const DURATION_S = positiveInt('BENCH_DURATION', 10);
+const WARMUP_S = nonNegativeInt('BENCH_WARMUP', 3);
+const REPEAT = positiveInt('BENCH_REPEAT', 1);
+const WRK_THREADS = 1;
+const WRK_CONNECTIONS = 50;
+const PIN = process.env.BENCH_PIN !== '0';
+const SERVER_CPU = '0';
+const LOAD_CPU = '1';
+const PG_ADMIN_URL = process.env.BENCH_DATABASE_URL || process.env.TEST_DATABASE_URL || '';
+
+const STARTUP_TIMEOUT_MS = 30_000; // a server that is not ready in 30 s is broken, not slow
+const CLI_TIMEOUT_MS = 30_000;
+const STOP_GRACE_MS = 5_000;
+const NPM_INSTALL_TIMEOUT_MS = 300_000;
+const APT_TIMEOUT_MS = 300_000;
+const RSS_SAMPLE_MS = 250;
+
+// Targets from the project brief. Ratios are req/s of Tessera over req/s of the comparator,
+// measured in the same run.
+const TARGETS = [
+  { scenario: 'cc-jwt-es256', against: 'peer', min: 2.5, label: 'JWT ES256 >= 2.5x peer' },
+  { scenario: 'cc-jwt-es256', against: 'floor', min: 0.9, label: 'JWT ES256 >= 0.90x floor' },
+  { scenario: 'cc-opaque-sqlite', against: 'peer', min: 2.0, label: 'opaque SQLite >= 2x peer opaque' },
+];
+
+function positiveInt(name, dflt) {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return dflt;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) die(`${name} must be a positive integer, got ${JSON.stringify(raw)}`);
+  return n;
+}
+function nonNegativeInt(name, dflt) {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return dflt;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0) die(`${name} must be a non-negative integer, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Servers and scenarios
+// ---------------------------------------------------------------------------------------------
+
+// A "server run" is one server process started, warmed up, measured and stopped. Scenarios
+// reference server runs by key, so a run shared by two scenarios (the peer/floor opaque
+// numbers are the comparators for both the SQLite and the PostgreSQL Tessera rows) is
+// measured once.
+const SERVER_RUNS = {
+  'tessera-jwt-sqlite': { kind: 'tessera', label: 'tessera jwt ES256 (sqlite)', format: 'jwt', db: 'sqlite', expectAlg: 'ES256' },
+  'tessera-opaque-sqlite': { kind: 'tessera', label: 'tessera opaque (sqlite)', format: 'opaque', db: 'sqlite' },
+  'tessera-opaque-postgres': { kind: 'tessera', label: 'tessera opaque (postgres)', format: 'opaque', db: 'postgres' },
+  'peer-jwt-es256': { kind: 'peer', label: 'oidc-provider jwt ES256', env: { AT_FORMAT: 'jwt', ALG: 'ES256' }, expectAlg: 'ES256' },
+  'peer-opaque': { kind: 'peer', label: 'oidc-provider opaque (memory)', env: { AT_FORMAT: 'opaque' } },
+  'floor-es256': { kind: 'floor', label: 'floor ES256', env: { ALG: 'ES256' }, expectAlg: 'ES256' },
+  'floor-opaque': { kind: 'floor', label: 'floor opaque (memory)', env: { ALG: 'opaque' } },
+};
+
+const SCENARIOS = [
+  { name: 'cc-jwt-es256', tessera: 'tessera-jwt-sqlite', peer: 'peer-jwt-es256', floor: 'floor-es256' },
+  { name: 'cc-opaque-sqlite', tessera: 'tessera-opaque-sqlite', peer: 'peer-opaque', floor: 'floor-opaque' },
+  { name: 'cc-opaque-postgres', tessera: 'tessera-opaque-postgres', peer: 'peer-opaque', floor: 'floor-opaque', needsPg: true },
+];
+
+// ---------------------------------------------------------------------------------------------
+// Logging helpers: progress goes to stderr so stdout carries only the final table.
+// ---------------------------------------------------------------------------------------------
+
+function log(msg) {
+  process.stderr.write(`[bench] ${msg}\n`);
+}
+function die(msg) {
+  process.stderr.write(`\n[bench] FATAL: ${msg}\n`);
+  process.exit(1); // the 'exit' handler below still kills every child
+}
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// ---------------------------------------------------------------------------------------------
+// Child process tracking. Every long-lived child is spawned `detached`, which makes it the
+// leader of its own process group; killing the group (-pid) also reaches anything it forked.
+// The set lets the exit and signal handlers kill whatever is still running, whatever path
+// the harness leaves by.
+// ---------------------------------------------------------------------------------------------
+
+const liveGroups = new Set();
+
+function killGroup(pid, signal) {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // ESRCH: already gone. Fall back to the pid alone in case it never became a group leader.
+    try { process.kill(pid, signal); } catch { /* gone */ }
+  }
+}
+
+process.on('exit', () => {
+  // Synchronous last resort: nothing async runs here, so SIGKILL straight away.
+  for (const pid of liveGroups) killGroup(pid, 'SIGKILL');
+});
+
+let interrupted = false;
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(sig, async () => {
+    if (interrupted) process.exit(130); // second Ctrl-C: stop waiting for cleanup
+    interrupted = true;
+    log(`${sig} received: stopping servers and cleaning up`);
+    for (const pid of liveGroups) killGroup(pid, 'SIGKILL');
+    await runCleanups();
+    process.exit(130);
+  });
+}
+
+// Async cleanups (temp dirs, the PostgreSQL bench database), each bounded in time so an
+// unreachable database cannot hang the exit.
+const cleanups = [];
+async function runCleanups() {
+  while (cleanups.length) {
+    const fn = cleanups.pop();
+    try {
+      await withTimeout(fn(), 15_000, 'cleanup');
+    } catch (err) {
+      log(`cleanup failed: ${err.message}`);
+    }
+  }
+}
+
+function withTimeout(promise, ms, what) {
+  let timer;
+  return Promise.race([
+    promise,
+    new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms); }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/** Keeps the last `max` characters of a stream, for error reports without unbounded memory. */
+class Tail {
+  constructor(max = 32_000) { this.max = max; this.text = ''; this.lines = 0; }
+  push(chunk) {
+    const s = chunk.toString();
+    this.lines += (s.match(/\n/g) || []).length;
+    this.text = (this.text + s).slice(-this.max);
+  }
+}
+
+/**
+ * Starts a long-lived server process. With pinning, `taskset -c 0 node …` execs node in
+ * place, so the pid we get back *is* the node process (what RSS sampling must read), and
+ * every thread node starts later inherits the CPU mask.
+ */
+function startProcess({ name, script, args = [], cwd, env }) {
+  const argv = [process.execPath, script, ...args];
+  const [cmd, ...cmdArgs] = PIN ? ['taskset', '-c', SERVER_CPU, ...argv] : argv;
+  const child = spawn(cmd, cmdArgs, {
+    cwd,
+    env: { ...process.env, ...env },
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  liveGroups.add(child.pid);
+  const out = new Tail();
+  child.stdout.on('data', (c) => out.push(c));
+  child.stderr.on('data', (c) => out.push(c));
+  const exited = new Promise((resolve) => {
+    child.on('exit', (code, signal) => {
+      liveGroups.delete(child.pid);
+      resolve({ code, signal });
+    });
+  });
+  const proc = { name, child, pid: child.pid, out, exited, exitInfo: null };
+  exited.then((info) => { proc.exitInfo = info; });
+  return proc;
+}
+
+/** SIGTERM the group, give it a moment to shut down cleanly, then SIGKILL. */
+async function stopProcess(proc) {
+  if (proc.exitInfo) return;
+  killGroup(proc.pid, 'SIGTERM');
+  const done = await Promise.race([proc.exited.then(() => true), sleep(STOP_GRACE_MS).then(() => false)]);
+  if (!done) {
+    log(`${proc.name} did not exit within ${STOP_GRACE_MS} ms of SIGTERM: SIGKILL`);
+    killGroup(proc.pid, 'SIGKILL');
+    await withTimeout(proc.exited, 5_000, `${proc.name} exit after SIGKILL`).catch(() => {});
+  }
+}
+
+/** Runs a short-lived command to completion, bounded in time; collects its output. */
+function runCommand(cmd, args, { cwd, env, timeoutMs, stdio } = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, {
+      cwd,
+      env: { ...process.env, ...env },
+      detached: true,
+      stdio: stdio ?? ['ignore', 'pipe', 'pipe'],
+    });
+    liveGroups.add(child.pid);
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.on('data', (c) => { stdout += c; });
+    child.stderr?.on('data', (c) => { stderr += c; });
+    let timedOut = false;
+    const timer = setTimeout(() => { timedOut = true; killGroup(child.pid, 'SIGKILL'); }, timeoutMs);
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      liveGroups.delete(child.pid);
+      reject(err);
+    });
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      liveGroups.delete(child.pid);
+      resolve({ code, signal, stdout, stderr, timedOut });
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Preflight
+// ---------------------------------------------------------------------------------------------
+
+function commandExists(cmd) {
+  const r = spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
+  return r.status === 0;
+}
+
+/** wrk comes from Debian's archive; install it if missing, else stop with a clear message. */
+function ensureWrk() {
+  if (commandExists('wrk')) return;
+  log('wrk not found on PATH: installing it with apt-get (Debian package "wrk")');
+  const asRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  const apt = (args) => spawnSync(asRoot ? 'apt-get' : 'sudo', asRoot ? args : ['-n', 'apt-get', ...args], {
+    stdio: ['ignore', 2, 2], // apt's chatter goes to stderr, keeping stdout for the table
+    timeout: APT_TIMEOUT_MS,
+    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+  });
+  if (commandExists('apt-get')) {
+    // A fresh machine often has no package lists yet, so retry after `apt-get update`.
+    if (apt(['install', '-y', 'wrk']).status !== 0) {
+      apt(['update']);
+      apt(['install', '-y', 'wrk']);
+    }
+  }
+  if (!commandExists('wrk')) {
+    die('wrk is required and could not be installed. Install it with `apt-get install -y wrk` '
+      + '(as root; run `apt-get update` first on a fresh machine) and run the bench again.');
+  }
+}
+
+function wrkVersion() {
+  const r = spawnSync('wrk', ['--version'], { encoding: 'utf8' });
+  return ((r.stdout || '') + (r.stderr || '')).split('\n')[0].trim();
+}
+
+/**
+ * The server gets CPU 0 and wrk CPU 1, so neither steals cycles from the other. The harness
+ * itself moves to CPU 1 as well: it is nearly idle during a run (RSS sampling, draining
+ * server logs) and must not compete with the server being measured.
+ */
+function ensurePinning() {
+  if (!PIN) {
+    log('BENCH_PIN=0: running unpinned; numbers are not comparable with pinned runs');
+    return;
+  }
+  if (!commandExists('taskset')) die('taskset (util-linux) is required for CPU pinning; set BENCH_PIN=0 to run unpinned');
+  for (const cpu of [SERVER_CPU, LOAD_CPU]) {
+    if (spawnSync('taskset', ['-c', cpu, 'true']).status !== 0) {
+      die(`cannot pin to CPU ${cpu} (this machine has ${os.availableParallelism()} CPU(s) available); `
+        + 'the bench needs CPUs 0 and 1, or set BENCH_PIN=0 to run unpinned');
+    }
+  }
+  // -a: every thread of the harness, not just the main one.
+  spawnSync('taskset', ['-a', '-p', '-c', LOAD_CPU, String(process.pid)], { stdio: 'ignore' });
+}
+
+async function sameFile(a, b) {
+  try {
+    const [x, y] = await Promise.all([fsp.readFile(a), fsp.readFile(b)]);
+    return x.equals(y);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Copies the peer to a cache dir and installs its dependencies once. Re-copies (and
+ * re-installs) when the shared sources changed, so a stale cache cannot silently bench an old
+ * peer configuration.
+ */
+async function preparePeer() {
+  const files = (await fsp.readdir(PEER_SRC)).filter((f) => f !== 'node_modules');
+  let fresh = true;
+  for (const f of files) {
+    if (!(await sameFile(path.join(PEER_SRC, f), path.join(PEER_CACHE, f)))) { fresh = false; break; }
+  }
+  if (!fresh) {
+    log(`copying peer ${PEER_SRC} -> ${PEER_CACHE}`);
+    await fsp.rm(PEER_CACHE, { recursive: true, force: true });
+    await fsp.mkdir(PEER_CACHE, { recursive: true });
+    for (const f of files) await fsp.cp(path.join(PEER_SRC, f), path.join(PEER_CACHE, f), { recursive: true });
+  }
+  if (!fs.existsSync(path.join(PEER_CACHE, 'node_modules'))) {
+    log(`npm install in ${PEER_CACHE} (once)`);
+    const r = await runCommand('npm', ['install', '--no-audit', '--no-fund'], {
+      cwd: PEER_CACHE,
+      timeoutMs: NPM_INSTALL_TIMEOUT_MS,
+    });
+    if (r.code !== 0) {
+      // Leave no half-installed node_modules behind: the next run would skip the install.
+      await fsp.rm(path.join(PEER_CACHE, 'node_modules'), { recursive: true, force: true });
+      throw new Error(`npm install for the peer failed${r.timedOut ? ' (timed out)' : ''}:\n${(r.stdout + r.stderr).slice(-4000)}`);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// PostgreSQL: one throwaway database per run, so earlier runs' tokens never skew the numbers.
+// ---------------------------------------------------------------------------------------------
+
+async function createPgDatabase(adminUrl) {
+  // `pg` is a dependency of Tessera itself, resolved from the repo's node_modules.
+  const { default: pg } = await import('pg');
+  const name = `tessera_bench_${randomBytes(5).toString('hex')}`;
+  const connect = async () => {
+    const c = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 10_000, query_timeout: 30_000 });
+    await c.connect();
+    return c;
+  };
+  const admin = await connect();
+  try {
+    await admin.query(`CREATE DATABASE "${name}"`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  const drop = async () => {
+    const c = await connect();
+    try {
+      // WITH (FORCE) (PostgreSQL 13+) ends sessions a killed server may have left behind.
+      await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`).catch(() => c.query(`DROP DATABASE IF EXISTS "${name}"`));
+      log(`dropped database ${name}`);
+    } finally {
+      await c.end();
+    }
+  };
+  return { name, url: url.toString(), drop };
+}
+
+function redactUrl(u) {
+  try {
+    const url = new URL(u);
+    if (url.password) url.password = '***';
+    return url.toString();
+  } catch {
+    return '<unparseable url>';
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP helpers
+// ---------------------------------------------------------------------------------------------
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Polls `check` until it returns true, the process dies, or the startup timeout expires. */
+async function waitReady(proc, what, check) {
+  const deadline = Date.now() + STARTUP_TIMEOUT_MS;
+  let lastErr = 'no attempt yet';
+  while (Date.now() < deadline) {
+    if (proc.exitInfo) {
+      throw new Error(`${proc.name} exited during startup (code ${proc.exitInfo.code}, signal ${proc.exitInfo.signal}). Output:\n${proc.out.text.slice(-4000)}`);
+    }
+    try {
+      if (await check()) return;
+      lastErr = 'not ready';
+    } catch (err) {
+      lastErr = err.cause?.code || err.message;
+    }
+    await sleep(200);
+  }
+  throw new Error(`${proc.name} not ready after ${STARTUP_TIMEOUT_MS / 1000} s (${what}: ${lastErr}). Output:\n${proc.out.text.slice(-4000)}`);
+}
+
+/** Readiness for servers without a discovery document: is the TCP port accepting? */
+function portOpen(port) {
+  return new Promise((resolve) => {
+    const sock = net.connect({ port, host: '127.0.0.1' });
+    sock.setTimeout(1000);
+    sock.once('connect', () => { sock.destroy(); resolve(true); });
+    sock.once('error', () => resolve(false));
+    sock.once('timeout', () => { sock.destroy(); resolve(false); });
+  });
+}
+
+async function httpOk(url) {
+  const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
+  await res.arrayBuffer();
+  return res.status === 200;
+}
+
+/** Decodes a JWS compact header, or returns null if the token is not JWT-shaped. */
+function jwtHeader(token) {
+  const parts = token.split('.');
+  if (parts.length !== 3) return null;
+  try {
+    const h = JSON.parse(Buffer.from(parts[0], 'base64url').toString('utf8'));
+    return h && typeof h === 'object' && typeof h.alg === 'string' ? h : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * One token request by hand before loading, with exactly the credentials and encoding the
+ * wrk script uses (raw `id:secret` in Basic, as cc.lua sends it). Catches "the bench measured
+ * 50k req/s of 401s" and "the opaque scenario was actually issuing JWTs" before they happen.
+ */
+async function checkTokenEndpoint(baseUrl, tokenPath, client, { format, expectAlg }) {
+  const res = await fetch(baseUrl + tokenPath, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      authorization: 'Basic ' + Buffer.from(`${client.id}:${client.secret}`).toString('base64'),
+    },
+    body: 'grant_type=client_credentials',
+    signal: AbortSignal.timeout(10_000),
+  });
+  const text = await res.text();
+  if (res.status !== 200) throw new Error(`token check: HTTP ${res.status} from ${tokenPath}: ${text.slice(0, 500)}`);
+  let body;
+  try { body = JSON.parse(text); } catch { throw new Error(`token check: response is not JSON: ${text.slice(0, 500)}`); }
+  if (typeof body.access_token !== 'string' || !body.access_token) {
+    throw new Error(`token check: no access_token in response: ${text.slice(0, 500)}`);
+  }
+  const header = jwtHeader(body.access_token);
+  if (format === 'jwt') {
+    if (!header) throw new Error(`token check: expected a JWT access token, got ${body.access_token.slice(0, 40)}…`);
+    if (expectAlg && header.alg !== expectAlg) throw new Error(`token check: expected alg ${expectAlg}, token header says ${header.alg}`);
+  } else if (header) {
+    throw new Error(`token check: expected an opaque access token, got a JWT (alg ${header.alg})`);
+  }
+  return { tokenLength: body.access_token.length, alg: header?.alg ?? null, tokenType: body.token_type ?? null };
+}
+
+// ---------------------------------------------------------------------------------------------
+// wrk and its output
+// ---------------------------------------------------------------------------------------------
+
+const TIME_UNITS_MS = { us: 0.001, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+function parseWrk(out) {
+  const num = (re) => {
+    const m = out.match(re);
+    return m ? Number(m[1]) : null;
+  };
+  const latency = (pct) => {
+    const m = out.match(new RegExp(`^\\s*${pct}%\\s+([\\d.]+)(us|ms|s|m|h)\\s*$`, 'm'));
+    return m ? Number(m[1]) * TIME_UNITS_MS[m[2]] : null;
+  };
+  const sock = out.match(/Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/);
+  const socket = sock
+    ? { connect: +sock[1], read: +sock[2], write: +sock[3], timeout: +sock[4] }
+    : { connect: 0, read: 0, write: 0, timeout: 0 };
+  // wrk prints "Non-2xx or 3xx responses" only when non-zero; it counts statuses >= 400.
+  // cc.lua prints the same counter as "non-2xx/3xx (wrk): N" unconditionally.
+  const non2xx = Math.max(num(/Non-2xx or 3xx responses:\s+(\d+)/) ?? 0, num(/non-2xx\/3xx \(wrk\):\s+(\d+)/) ?? 0);
+  const socketErrors = socket.connect + socket.read + socket.write + socket.timeout;
+  return {
+    rps: num(/Requests\/sec:\s+([\d.]+)/),
+    requests: num(/(\d+) requests in /),
+    p50ms: latency(50),
+    p75ms: latency(75),
+    p90ms: latency(90),
+    p99ms: latency(99),
+    non2xx,
+    socket,
+    errors: non2xx + socketErrors,
+  };
+}
+
+async function runWrk(baseUrl, tokenPath, client, seconds, { latency = true } = {}) {
+  const args = ['-t' + WRK_THREADS, '-c' + WRK_CONNECTIONS, `-d${seconds}s`, ...(latency ? ['--latency'] : []), '-s', WRK_SCRIPT, baseUrl];
+  const [cmd, cmdArgs] = PIN ? ['taskset', ['-c', LOAD_CPU, 'wrk', ...args]] : ['wrk', args];
+  const r = await runCommand(cmd, cmdArgs, {
+    env: { CLIENT_ID: client.id, CLIENT_SECRET: client.secret, TOKEN_PATH: tokenPath, BODY: 'grant_type=client_credentials' },
+    // wrk stops itself after -d; the margin covers connection teardown and a wedged server.
+    timeoutMs: (seconds + 30) * 1000,
+  });
+  const raw = r.stdout + r.stderr;
+  if (r.timedOut) throw new Error(`wrk did not finish within ${seconds + 30} s:\n${raw}`);
+  if (r.code !== 0) throw new Error(`wrk exited with code ${r.code}:\n${raw}`);
+  const parsed = parseWrk(raw);
+  if (parsed.rps === null) throw new Error(`could not parse wrk output:\n${raw}`);
+  return { ...parsed, raw };
+}
+
+/** Samples VmRSS of one pid every 250 ms; `stop()` returns the max in MB. */
+function startRssSampler(pid) {
+  let maxKb = 0;
+  let samples = 0;
+  const sample = () => {
+    try {
+      const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+      const m = status.match(/^VmRSS:\s+(\d+)\s+kB/m);
+      if (m) { maxKb = Math.max(maxKb, Number(m[1])); samples++; }
+    } catch { /* process gone: the caller notices via exitInfo */ }
+  };
+  sample();
+  const timer = setInterval(sample, RSS_SAMPLE_MS);
+  return { stop() { clearInterval(timer); sample(); return { maxMB: maxKb / 1024, samples }; } };
+}
+
+function rssNowMB(pid) {
+  try {
+    const m = fs.readFileSync(`/proc/${pid}/status`, 'utf8').match(/^VmRSS:\s+(\d+)\s+kB/m);
+    return m ? Number(m[1]) / 1024 : null;
+  } catch {
+    return null;
+  }
+}
+
+function median(xs) {
+  const v = xs.filter((x) => x !== null && Number.isFinite(x)).sort((a, b) => a - b);
+  if (!v.length) return null;
+  const mid = Math.floor(v.length / 2);
+  return v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Starting each kind of server
+// ---------------------------------------------------------------------------------------------
+
+/** Runs the Tessera CLI with the server's env; expects exactly one JSON object on stdout. */
+async function tesseraCli(args, env) {
+  const r = await runCommand(process.execPath, [path.join(REPO_DIR, 'bin', 'tessera.js'), ...args], {
+    cwd: REPO_DIR,
+    env,
+    timeoutMs: CLI_TIMEOUT_MS,
+  });
+  if (r.timedOut || r.code !== 0) {
+    throw new Error(`\`tessera ${args.join(' ')}\` ${r.timedOut ? 'timed out' : `exited with code ${r.code}`}:\n${(r.stdout + r.stderr).slice(-4000)}`);
+  }
+  const text = r.stdout.trim();
+  // Tolerate stray log lines around the JSON: take the last line that parses as an object.
+  for (const candidate of [text, ...text.split('\n').reverse()]) {
+    try {
+      const v = JSON.parse(candidate);
+      if (v && typeof v === 'object') return v;
+    } catch { /* keep looking */ }
+  }
+  throw new Error(`\`tessera ${args.join(' ')}\` printed no JSON object:\n${(r.stdout + r.stderr).slice(-4000)}`);
+}
+
+async function startTessera(spec, port, ctx) {
+  if (!fs.existsSync(path.join(REPO_DIR, 'dist', 'cli', 'main.js'))) {
+    throw new Error('dist/cli/main.js missing: build first (`npm run bench` runs tsc before the bench)');
+  }
+  const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'tessera-bench-'));
+  cleanups.push(() => fsp.rm(tmp, { recursive: true, force: true }));
+  let databaseUrl = `sqlite:${path.join(tmp, 'bench.db')}`;
+  let pgDb = null;
+  if (spec.db === 'postgres') {
+    pgDb = await createPgDatabase(PG_ADMIN_URL);
+    cleanups.push(pgDb.drop);
+    databaseUrl = pgDb.url;
+    log(`created database ${pgDb.name}`);
+  }
+  const env = {
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    TESSERA_PUBLIC_URL: `http://127.0.0.1:${port}`,
+    DATABASE_URL: databaseUrl,
+    LOG_LEVEL: 'warn',
+  };
+  const proc = startProcess({ name: spec.label, script: path.join(REPO_DIR, 'bin', 'tessera.js'), args: ['start'], cwd: REPO_DIR, env });
+  ctx.proc = proc;
+  const base = `http://127.0.0.1:${port}`;
+  await waitReady(proc, `GET ${TESSERA_DISCOVERY_PATH}`, () => httpOk(base + TESSERA_DISCOVERY_PATH));
+  // Clients are created while the server runs, through the CLI, as an operator would.
+  const cliArgs = ['client', 'create', '--tenant', 'default', '--name', `bench-${spec.format}`,
+    '--grant-types', 'client_credentials', '--scopes', 'api:read', '--json'];
+  if (spec.format === 'opaque') cliArgs.push('--access-token-format', 'opaque');
+  const created = await tesseraCli(cliArgs, env);
+  if (!created.client_id || !created.client_secret) {
+    throw new Error(`client create returned no client_id/client_secret: ${JSON.stringify(created)}`);
+  }
+  return {
+    proc,
+    base,
+    tokenPath: TESSERA_TOKEN_PATH,
+    client: { id: created.client_id, secret: created.client_secret },
+    format: spec.format,
+    meta: { database: spec.db, databaseUrl: spec.db === 'postgres' ? redactUrl(databaseUrl) : databaseUrl },
+  };
+}
+
+async function startPeer(spec, port, ctx) {
+  const proc = startProcess({
+    name: spec.label,
+    script: path.join(PEER_CACHE, 'server.mjs'),
+    cwd: PEER_CACHE,
+    env: { NODE_ENV: 'production', PORT: String(port), ...spec.env },
+  });
+  ctx.proc = proc;
+  // oidc-provider serves discovery at the issuer root.
+  const base = `http://127.0.0.1:${port}`;
+  await waitReady(proc, 'GET /.well-known/openid-configuration', () => httpOk(base + '/.well-known/openid-configuration'));
+  return { proc, base, tokenPath: '/token', client: PEER_CLIENT, format: spec.env.AT_FORMAT };
+}
+
+async function startFloor(spec, port, ctx) {
+  const proc = startProcess({
+    name: spec.label,
+    script: FLOOR_SCRIPT,
+    cwd: path.dirname(FLOOR_SCRIPT),
+    env: { PORT: String(port), ...spec.env },
+  });
+  ctx.proc = proc;
+  // The floor only answers POST /token, so readiness is "port accepts connections".
+  await waitReady(proc, 'TCP connect', () => portOpen(port));
+  return { proc, base: `http://127.0.0.1:${port}`, tokenPath: '/token', client: PEER_CLIENT, format: spec.env.ALG === 'opaque' ? 'opaque' : 'jwt' };
+}
+
+const STARTERS = { tessera: startTessera, peer: startPeer, floor: startFloor };
+
+// ---------------------------------------------------------------------------------------------
+// One server run: start, check, warm up, measure, stop.
+// ---------------------------------------------------------------------------------------------
+
+async function benchServer(key) {
+  const spec = SERVER_RUNS[key];
+  const port = await freePort();
+  const ctx = { proc: null };
+  const result = { key, server: spec.kind, label: spec.label, ok: false };
+  log(`${spec.label}: starting on port ${port}`);
+  try {
+    const srv = await STARTERS[spec.kind](spec, port, ctx);
+    result.pid = srv.proc.pid;
+    // After `taskset` exec'd node this reads "node"; anything else means the pid is a wrapper.
+    result.comm = fs.readFileSync(`/proc/${srv.proc.pid}/comm`, 'utf8').trim();
+    if (result.comm !== 'node') log(`warning: pid ${srv.proc.pid} is "${result.comm}", not node; RSS may be wrong`);
+    Object.assign(result, srv.meta ?? {});
+    result.tokenCheck = await checkTokenEndpoint(srv.base, srv.tokenPath, srv.client, { format: srv.format, expectAlg: spec.expectAlg });
+    result.rssIdleMB = rssNowMB(srv.proc.pid);
+
+    if (WARMUP_S > 0) {
+      log(`${spec.label}: warm-up ${WARMUP_S} s`);
+      const warm = await runWrk(srv.base, srv.tokenPath, srv.client, WARMUP_S, { latency: false });
+      result.warmup = { rps: warm.rps, errors: warm.errors };
+    }
+
+    // Lines the server prints while measured: with LOG_LEVEL=warn any output under load is a
+    // warning or error worth a look (Tessera), so they are counted and kept.
+    const linesBefore = srv.proc.out.lines;
+    const textBefore = srv.proc.out.text.length;
+    const runs = [];
+    const rss = startRssSampler(srv.proc.pid);
+    try {
+      for (let i = 0; i < REPEAT; i++) {
+        log(`${spec.label}: measuring ${DURATION_S} s${REPEAT > 1 ? ` (${i + 1}/${REPEAT})` : ''}`);
+        const w = await runWrk(srv.base, srv.tokenPath, srv.client, DURATION_S);
+        const { raw, ...numbers } = w;
+        runs.push({ ...numbers, wrkOutput: raw });
+        if (srv.proc.exitInfo) break;
+      }
+    } finally {
+      const r = rss.stop();
+      result.rssMaxMB = r.maxMB;
+      result.rssSamples = r.samples;
+    }
+    if (srv.proc.exitInfo) {
+      throw new Error(`${spec.label} exited during the load (code ${srv.proc.exitInfo.code}, signal ${srv.proc.exitInfo.signal}). Output:\n${srv.proc.out.text.slice(-4000)}`);
+    }
+    result.logLinesUnderLoad = srv.proc.out.lines - linesBefore;
+    if (result.logLinesUnderLoad > 0) {
+      // Approximate when the tail buffer wrapped; good enough to see what went wrong.
+      const grown = srv.proc.out.text.length - textBefore;
+      const tail = srv.proc.out.text.slice(grown > 0 ? -Math.min(grown, 4000) : -4000);
+      // Drop a partial first line cut by the slice.
+      result.logTailUnderLoad = tail.length === 4000 ? tail.slice(tail.indexOf('\n') + 1) : tail;
+    }
+
+    result.runs = runs;
+    result.rps = median(runs.map((r) => r.rps));
+    result.p50ms = median(runs.map((r) => r.p50ms));
+    result.p99ms = median(runs.map((r) => r.p99ms));
+    result.requests = runs.reduce((s, r) => s + (r.requests ?? 0), 0);
+    result.non2xx = runs.reduce((s, r) => s + r.non2xx, 0);
+    result.socketErrors = runs.reduce((s, r) => s + r.socket.connect + r.socket.read + r.socket.write + r.socket.timeout, 0);
+    result.errors = result.non2xx + result.socketErrors;
+    result.ok = true;
+    log(`${spec.label}: ${fmtInt(result.rps)} req/s, p99 ${fmtMs(result.p99ms)}, RSS ${result.rssMaxMB.toFixed(1)} MB, errors ${result.errors}`
+      + (result.logLinesUnderLoad ? `, ${result.logLinesUnderLoad} log line(s) under load` : ''));
+  } catch (err) {
+    result.error = err.message;
+    if (!interrupted) log(`${spec.label}: FAILED: ${err.message}`);
+  } finally {
+    if (ctx.proc) await stopProcess(ctx.proc);
+  }
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report
+// ---------------------------------------------------------------------------------------------
+
+function fmtInt(n) {
+  return n === null || n === undefined ? '-' : Math.round(n).toLocaleString('en-US');
+}
+function fmtMs(ms) {
+  if (ms === null || ms === undefined) return '-';
+  return ms < 10 ? `${ms.toFixed(2)}ms` : ms < 100 ? `${ms.toFixed(1)}ms` : `${Math.round(ms)}ms`;
+}
+function fmtRatio(r) {
+  return r === null || r === undefined ? '-' : `${r.toFixed(2)}x`;
+}
+function ratio(a, b) {
+  return a?.ok && b?.ok && b.rps > 0 ? a.rps / b.rps : null;
+}
+
+function buildScenarioRows(scenario, results) {
+  // A server missing from results was never run (interrupted): report it as failed.
+  const get = (key) => results[key] ?? { key, label: SERVER_RUNS[key].label, ok: false, error: 'not run' };
+  const t = get(scenario.tessera);
+  const p = get(scenario.peer);
+  const f = get(scenario.floor);
+  return [
+    { role: 'tessera', r: t, vsPeer: ratio(t, p), vsFloor: ratio(t, f) },
+    { role: 'peer', r: p, vsPeer: null, vsFloor: null },
+    { role: 'floor', r: f, vsPeer: null, vsFloor: null },
+  ];
+}
+
+function renderTable(rows) {
+  const header = ['scenario', 'server', 'req/s', 'p50', 'p99', 'RSS MB', 'errors', 'vs peer', 'vs floor'];
+  const right = new Set([2, 3, 4, 5, 6, 7, 8]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
+  const line = (cells) => cells.map((c, i) => (right.has(i) ? String(c).padStart(widths[i]) : String(c).padEnd(widths[i]))).join('  ').trimEnd();
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+function errorCell(r) {
+  if (!r.ok) return 'FAILED';
+  if (!r.errors) return '0';
+  const parts = [];
+  if (r.non2xx) parts.push(`${r.non2xx} http`);
+  if (r.socketErrors) parts.push(`${r.socketErrors} sock`);
+  return `${r.errors}! (${parts.join(', ')})`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Main
+// ---------------------------------------------------------------------------------------------
+
+function selectScenarios() {
+  let selected = SCENARIOS;
+  const only = (process.env.BENCH_ONLY || '').split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
+  if (only.length) {
+    for (const tok of only) {
+      if (!SCENARIOS.some((s) => s.name.includes(tok))) {
+        die(`BENCH_ONLY: "${tok}" matches no scenario (have: ${SCENARIOS.map((s) => s.name).join(', ')})`);
+      }
+    }
+    selected = SCENARIOS.filter((s) => only.some((tok) => s.name.includes(tok)));
+  }
+  const skipped = [];
+  if (!PG_ADMIN_URL) {
+    for (const s of selected.filter((x) => x.needsPg)) skipped.push({ name: s.name, reason: 'no BENCH_DATABASE_URL / TEST_DATABASE_URL' });
+    selected = selected.filter((s) => !s.needsPg);
+  }
+  return { selected, skipped };
+}
+
+async function main() {
+  const startedAt = new Date();
+  const { selected, skipped } = selectScenarios();
+  for (const s of skipped) log(`skipping ${s.name}: ${s.reason}`);
+  if (!selected.length) die('no scenario to run');
+
+  ensureWrk();
+  ensurePinning();
+
+  // Server runs in a fixed order (all JWT servers, then opaque ones), each measured once even
+  // when two scenarios share it.
+  const keys = [...new Set(selected.flatMap((s) => [s.tessera, s.peer, s.floor]))];
+
+  // A global bound on top of the per-step timeouts: whatever happens, the run ends.
+  const perServerS = STARTUP_TIMEOUT_MS / 1000 + CLI_TIMEOUT_MS / 1000 + (WARMUP_S + 30) + REPEAT * (DURATION_S + 30) + 30;
+  const budgetS = keys.length * perServerS + NPM_INSTALL_TIMEOUT_MS / 1000 + 120;
+  const watchdog = setTimeout(async () => {
+    log(`whole run exceeded its ${budgetS} s budget: aborting`);
+    for (const pid of liveGroups) killGroup(pid, 'SIGKILL');
+    await runCleanups();
+    process.exit(1);
+  }, budgetS * 1000);
+  watchdog.unref();
+
+  if (keys.some((k) => SERVER_RUNS[k].kind === 'peer')) await preparePeer();
+
+  log(`scenarios: ${selected.map((s) => s.name).join(', ')}; ${DURATION_S} s measured x${REPEAT}, `
+    + `${WARMUP_S} s warm-up, wrk -t${WRK_THREADS} -c${WRK_CONNECTIONS}, `
+    + (PIN ? `server on CPU ${SERVER_CPU}, wrk on CPU ${LOAD_CPU}` : 'unpinned'));
+
+  const results = {};
+  for (const key of keys) {
+    if (interrupted) break;
+    results[key] = await benchServer(key);
+  }
+  // On a signal the handler kills the servers, drops the database and exits 130; a half-run
+  // table would only mislead, so wait for it here instead of reporting.
+  if (interrupted) return new Promise(() => {});
+
+  // ---- table ----
+  const tableRows = [];
+  const scenarioReports = [];
+  for (const s of selected) {
+    const rows = buildScenarioRows(s, results);
+    scenarioReports.push({
+      name: s.name,
+      rows: rows.map(({ role, r, vsPeer, vsFloor }) => ({
+        role,
+        key: r.key,
+        label: r.label,
+        ok: r.ok,
+        rps: r.rps ?? null,
+        p50ms: r.p50ms ?? null,
+        p99ms: r.p99ms ?? null,
+        rssMaxMB: r.rssMaxMB ?? null,
+        errors: r.errors ?? null,
+        ratioToPeer: vsPeer,
+        ratioToFloor: vsFloor,
+      })),
+      flagged: rows.some(({ r }) => !r.ok || r.errors > 0),
+    });
+    rows.forEach(({ role, r, vsPeer, vsFloor }, i) => {
+      tableRows.push([
+        i === 0 ? s.name : '',
+        r.label,
+        r.ok ? fmtInt(r.rps) : '-',
+        r.ok ? fmtMs(r.p50ms) : '-',
+        r.ok ? fmtMs(r.p99ms) : '-',
+        r.ok ? r.rssMaxMB.toFixed(1) : '-',
+        errorCell(r),
+        role === 'tessera' ? fmtRatio(vsPeer) : '',
+        role === 'tessera' ? fmtRatio(vsFloor) : '',
+      ]);
+    });
+  }
+
+  // ---- targets ----
+  const targets = [];
+  for (const t of TARGETS) {
+    const s = selected.find((x) => x.name === t.scenario);
+    if (!s) continue;
+    const tess = results[s.tessera];
+    const other = results[s[t.against]];
+    const value = ratio(tess, other);
+    // A ratio computed from runs that had errors is not evidence either way.
+    const dirty = !tess?.ok || !other?.ok || tess.errors > 0 || other.errors > 0;
+    const status = value === null ? 'NO DATA' : dirty ? 'INVALID (errors)' : value >= t.min ? 'MET' : 'NOT MET';
+    targets.push({ ...t, ratio: value, status, met: status === 'MET' });
+  }
+
+  const out = [];
+  out.push('');
+  out.push(`Tessera bench: client_credentials issuance, wrk -t${WRK_THREADS} -c${WRK_CONNECTIONS} -d${DURATION_S}s`
+    + `${REPEAT > 1 ? ` (median of ${REPEAT})` : ''}, ${PIN ? `server pinned to CPU ${SERVER_CPU}, wrk to CPU ${LOAD_CPU}` : 'UNPINNED'}`);
+  out.push('');
+  out.push(renderTable(tableRows));
+  out.push('');
+  out.push('Targets (Tessera req/s over the comparator\'s, same run):');
+  for (const t of targets) {
+    // Three decimals here so a 0.898x never reads as a met 0.90x.
+    const r = t.ratio === null ? '-' : `${t.ratio.toFixed(3)}x`;
+    out.push(`  ${t.label.padEnd(34)} ${r.padStart(8)}  ${t.status}`);
+  }
+  for (const s of skipped) out.push(`  (${s.name} skipped: ${s.reason})`);
+  const failed = Object.values(results).filter((r) => !r.ok);
+  const errored = Object.values(results).filter((r) => r.ok && r.errors > 0);
+  const noisy = Object.values(results).filter((r) => r.ok && r.logLinesUnderLoad > 0);
+  if (failed.length || errored.length || noisy.length) out.push('');
+  for (const r of failed) out.push(`FAILED  ${r.label}: ${r.error.split('\n')[0]}`);
+  for (const r of errored) out.push(`ERRORS  ${r.label}: ${r.non2xx} non-2xx, socket ${JSON.stringify(r.runs.map((x) => x.socket))}`);
+  for (const r of noisy) out.push(`LOGGED  ${r.label}: ${r.logLinesUnderLoad} line(s) under load (see results.json logTailUnderLoad)`);
+  out.push('');
+  process.stdout.write(out.join('\n') + '\n');
+
+  const report = {
+    startedAt: startedAt.toISOString(),
+    finishedAt: new Date().toISOString(),
+    machine: {
+      cpus: os.availableParallelism(),
+      cpuModel: os.cpus()[0]?.model ?? null,
+      kernel: os.release(),
+      node: process.version,
+      wrk: wrkVersion(),
+    },
+    config: {
+      durationS: DURATION_S,
+      warmupS: WARMUP_S,
+      repeat: REPEAT,
+      wrkThreads: WRK_THREADS,
+      wrkConnections: WRK_CONNECTIONS,
+      pinned: PIN,
+      serverCpu: PIN ? Number(SERVER_CPU) : null,
+      loadCpu: PIN ? Number(LOAD_CPU) : null,
+      postgres: PG_ADMIN_URL ? redactUrl(PG_ADMIN_URL) : null,
+    },
+    scenarios: scenarioReports,
+    skipped,
+    targets,
+    servers: results,
+  };
+  await fsp.writeFile(RESULTS_FILE, JSON.stringify(report, null, 2) + '\n');
+  log(`results written to ${path.relative(process.cwd(), RESULTS_FILE) || RESULTS_FILE}`);
+
+  await runCleanups();
+  clearTimeout(watchdog);
+  // Failures to start or check a server are a broken bench; missed targets are just results.
+  return failed.length || interrupted ? 1 : 0;
+}
+
+main().then(
+  (code) => { process.exitCode = code; },
+  async (err) => {
+    log(`FATAL: ${err.stack || err.message}`);
+    for (const pid of liveGroups) killGroup(pid, 'SIGKILL');
+    await runCleanups();
+    process.exit(1);
+  },
+);

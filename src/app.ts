@@ -1,0 +1,49 @@
+import formbody from '@fastify/formbody';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { systemClock, systemRandom, type Clock, type Random } from './clock.js';
+import type { Config } from './config.js';
+import type { Services } from './http/context.js';
+import { installErrorHandler } from './http/error_handler.js';
+import { registerRoutes } from './http/routes.js';
+import { ConfigCache } from './storage/cache.js';
+import type { Storage } from './storage/index.js';
+
+export interface AppDeps {
+  config: Config;
+  storage: Storage;
+  logger: Logger;
+  clock?: Clock;
+  random?: Random;
+}
+
+/** Token requests are small; a large body is refused before it is read (RFC 6749 errors). */
+const BODY_LIMIT = 64 * 1024;
+
+/** Builds the HTTP application; listening and shutdown belong to the caller (server.ts, tests). */
+export async function buildApp(deps: AppDeps): Promise<{ app: FastifyInstance; services: Services }> {
+  const clock = deps.clock ?? systemClock;
+  const app = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    // Requests are not logged one by one: URLs and headers can carry credentials, and
+    // the token endpoint's throughput is the product (audit events come separately).
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: BODY_LIMIT,
+    return503OnClosing: true,
+  });
+  const services: Services = {
+    config: deps.config,
+    storage: deps.storage,
+    cache: new ConfigCache(deps.storage, clock, {
+      checkMs: deps.config.cacheCheckMs,
+      keyRetentionSeconds: deps.config.tokens.maxAccessTokenTtl,
+    }),
+    clock,
+    random: deps.random ?? systemRandom,
+    log: app.log,
+  };
+  await app.register(formbody, { bodyLimit: BODY_LIMIT });
+  installErrorHandler(app);
+  registerRoutes(app, services);
+  return { app, services };
+}

@@ -1,0 +1,89 @@
+import { apiView, createApi, deleteApi, requireApi, updateApi, type ApiInput } from '../../manage/apis.js';
+import { requireTenant } from '../../manage/tenants.js';
+import { int, list, positional, required, split, str, type Values } from '../args.js';
+import { describe, table, type Command } from '../command.js';
+
+const API_OPTIONS = {
+  tenant: { type: 'string' },
+  audience: { type: 'string' },
+  name: { type: 'string' },
+  scope: { type: 'string', multiple: true },
+  scopes: { type: 'string' },
+  'access-token-ttl': { type: 'string' },
+} as const;
+
+/** `--scope NAME[=DESCRIPTION]` (repeatable) and `--scopes "a b"` together; undefined if neither. */
+function scopes(v: Values): string[] | undefined {
+  const one = list(v, 'scope');
+  const many = split(str(v, 'scopes'), /\s+/);
+  return one === undefined && many === undefined ? undefined : [...(one ?? []), ...(many ?? [])];
+}
+
+const input = (v: Values): ApiInput => ({
+  audience: str(v, 'audience'),
+  name: str(v, 'name'),
+  scopes: scopes(v),
+  accessTokenTtl: int(v, 'access-token-ttl'),
+});
+
+const textOf = (v: ReturnType<typeof apiView>) =>
+  describe({ ...v, scopes: undefined }) +
+  ((v.scopes as { name: string; description: string }[]).length
+    ? `\nscopes:\n${(v.scopes as { name: string; description: string }[]).map((s) => `  ${s.name}  ${s.description}`).join('\n')}`
+    : '');
+
+export const apiCommands: Command[] = [
+  {
+    name: 'api create',
+    usage: 'api create --tenant T --audience URI [--name N] [--scope NAME[=DESCRIPTION]]... [--scopes "a b"] [--access-token-ttl S]',
+    options: API_OPTIONS,
+    async run({ values, env }) {
+      const v = apiView(await createApi(await env.deps(), required(values, 'tenant'), input(values), env.config().tokens.maxAccessTokenTtl));
+      return { json: v, text: textOf(v) };
+    },
+  },
+  {
+    name: 'api list',
+    usage: 'api list --tenant T',
+    options: { tenant: { type: 'string' } },
+    async run({ values, env }) {
+      const deps = await env.deps();
+      const tenant = (await requireTenant(deps, required(values, 'tenant'))).id;
+      const rows = (await deps.storage.apis.list(tenant)).map(apiView);
+      const text = table(
+        rows.map((r) => ({ ...r, scopes: (r.scopes as { name: string }[]).map((s) => s.name) })),
+        ['id', 'audience', 'name', 'scopes'],
+      );
+      return { json: { apis: rows }, text };
+    },
+  },
+  {
+    name: 'api show',
+    usage: 'api show --tenant T ID|AUDIENCE',
+    options: { tenant: { type: 'string' } },
+    async run({ values, positionals, env }) {
+      const v = apiView(await requireApi(await env.deps(), required(values, 'tenant'), positional(positionals, 0, 'API id or audience')));
+      return { json: v, text: textOf(v) };
+    },
+  },
+  {
+    name: 'api update',
+    usage: 'api update --tenant T ID|AUDIENCE [--audience URI] [--name N] [--scope NAME[=DESCRIPTION]]... [--scopes "a b"] [--access-token-ttl S]',
+    options: API_OPTIONS,
+    async run({ values, positionals, env }) {
+      const api = await updateApi(await env.deps(), required(values, 'tenant'), positional(positionals, 0, 'API id or audience'), input(values), env.config().tokens.maxAccessTokenTtl);
+      const v = apiView(api);
+      return { json: v, text: textOf(v) };
+    },
+  },
+  {
+    name: 'api delete',
+    usage: 'api delete --tenant T ID|AUDIENCE',
+    options: { tenant: { type: 'string' } },
+    async run({ values, positionals, env }) {
+      const id = positional(positionals, 0, 'API id or audience');
+      await deleteApi(await env.deps(), required(values, 'tenant'), id);
+      return { json: { deleted: id }, text: `deleted API ${id}` };
+    },
+  },
+];

@@ -1,0 +1,110 @@
+import { readFileSync } from 'node:fs';
+import { InputError } from '../../errors.js';
+import { requireTenant } from '../../manage/tenants.js';
+import { clientView, createClient, deleteClient, requireClient, updateClient, type ClientInput } from '../../manage/clients.js';
+import { flag, int, list, positional, required, split, str, type Options, type Values } from '../args.js';
+import { describe, table, type Command } from '../command.js';
+
+const CLIENT_OPTIONS: Options = {
+  tenant: { type: 'string' },
+  name: { type: 'string' },
+  'redirect-uri': { type: 'string', multiple: true },
+  'grant-types': { type: 'string' },
+  scopes: { type: 'string' },
+  'access-token-format': { type: 'string' },
+  'access-token-ttl': { type: 'string' },
+  'post-logout-redirect-uri': { type: 'string', multiple: true },
+  'cors-origin': { type: 'string', multiple: true },
+  'token-endpoint-auth-method': { type: 'string' },
+  'jwks-uri': { type: 'string' },
+  jwks: { type: 'string' },
+  consent: { type: 'string' },
+  'web-page': { type: 'boolean' },
+  'session-refresh-tokens': { type: 'boolean' },
+};
+
+function readJwks(path: string | undefined): object | undefined {
+  if (path === undefined) return undefined;
+  try {
+    return JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new InputError(`cannot read a JSON Web Key Set from ${path}: ${(err as Error).message}`);
+  }
+}
+
+function input(v: Values): ClientInput {
+  if (str(v, 'jwks') !== undefined && str(v, 'jwks-uri') !== undefined) throw new InputError('give --jwks or --jwks-uri, not both');
+  return {
+    name: str(v, 'name'),
+    redirectUris: list(v, 'redirect-uri'),
+    grantTypes: split(str(v, 'grant-types'), /,/),
+    scopes: split(str(v, 'scopes'), /\s+/),
+    public: flag(v, 'public'),
+    accessTokenFormat: str(v, 'access-token-format'),
+    accessTokenTtl: int(v, 'access-token-ttl'),
+    postLogoutRedirectUris: list(v, 'post-logout-redirect-uri'),
+    corsOrigins: list(v, 'cors-origin'),
+    tokenEndpointAuthMethod: str(v, 'token-endpoint-auth-method'),
+    jwksUri: str(v, 'jwks-uri'),
+    jwks: readJwks(str(v, 'jwks')),
+    consent: str(v, 'consent'),
+    webPage: flag(v, 'web-page'),
+    sessionRefreshTokens: flag(v, 'session-refresh-tokens'),
+  };
+}
+
+const FLAGS = '[--redirect-uri U]... [--grant-types a,b] [--scopes "s1 s2"] [--access-token-format jwt|opaque] [--access-token-ttl S] [--post-logout-redirect-uri U]... [--cors-origin O]... [--token-endpoint-auth-method M] [--jwks-uri U | --jwks FILE] [--consent required|skip] [--web-page] [--session-refresh-tokens]';
+
+export const clientCommands: Command[] = [
+  {
+    name: 'client create',
+    usage: `client create --tenant T --name N [--public] ${FLAGS}`,
+    options: { ...CLIENT_OPTIONS, public: { type: 'boolean' } },
+    async run({ values, env }) {
+      const { client, secret } = await createClient(await env.deps(), required(values, 'tenant'), input(values), env.config().tokens.maxAccessTokenTtl);
+      const v = clientView(client, secret);
+      const note = secret ? '\n\nThe client secret is shown only now: store it safely.' : '';
+      return { json: v, text: describe(v) + note };
+    },
+  },
+  {
+    name: 'client list',
+    usage: 'client list --tenant T',
+    options: { tenant: { type: 'string' } },
+    async run({ values, env }) {
+      const deps = await env.deps();
+      const tenant = (await requireTenant(deps, required(values, 'tenant'))).id;
+      const rows = (await deps.storage.clients.list(tenant)).map((c) => clientView(c));
+      return { json: { clients: rows }, text: table(rows, ['client_id', 'client_name', 'grant_types', 'token_endpoint_auth_method']) };
+    },
+  },
+  {
+    name: 'client show',
+    usage: 'client show --tenant T CLIENT_ID',
+    options: { tenant: { type: 'string' } },
+    async run({ values, positionals, env }) {
+      const v = clientView(await requireClient(await env.deps(), required(values, 'tenant'), positional(positionals, 0, 'CLIENT_ID')));
+      return { json: v, text: describe(v) };
+    },
+  },
+  {
+    name: 'client update',
+    usage: `client update --tenant T CLIENT_ID [--name N] ${FLAGS}`,
+    options: CLIENT_OPTIONS,
+    async run({ values, positionals, env }) {
+      const c = await updateClient(await env.deps(), required(values, 'tenant'), positional(positionals, 0, 'CLIENT_ID'), input(values), env.config().tokens.maxAccessTokenTtl);
+      const v = clientView(c);
+      return { json: v, text: describe(v) };
+    },
+  },
+  {
+    name: 'client delete',
+    usage: 'client delete --tenant T CLIENT_ID',
+    options: { tenant: { type: 'string' } },
+    async run({ values, positionals, env }) {
+      const id = positional(positionals, 0, 'CLIENT_ID');
+      await deleteClient(await env.deps(), required(values, 'tenant'), id);
+      return { json: { deleted: id }, text: `deleted client ${id} and every token issued to it` };
+    },
+  },
+];

@@ -1,0 +1,41 @@
+import { migrateToLatest, openDatabase } from '../../storage/database.js';
+import { startServer } from '../../server.js';
+import type { Command } from '../command.js';
+
+export const serverCommands: Command[] = [
+  {
+    name: 'start',
+    usage: 'start [--port P] [--host H] [--public-url URL] [--database-url URL] [--log-level L] [--trusted-proxies CIDRS] [--redis-url URL]',
+    // Flags are read by main.ts into the configuration (the same keys as the environment).
+    options: {},
+    async run({ env }) {
+      const server = await startServer(env.config());
+      const stop = (signal: string) => {
+        server.close().then(
+          () => process.exit(0),
+          (err) => {
+            console.error(`error while stopping on ${signal}: ${(err as Error).message}`);
+            process.exit(1);
+          },
+        );
+      };
+      process.once('SIGTERM', () => stop('SIGTERM'));
+      process.once('SIGINT', () => stop('SIGINT'));
+      return 'long-running';
+    },
+  },
+  {
+    name: 'migrate',
+    usage: 'migrate',
+    options: {},
+    async run({ env }) {
+      const db = openDatabase(env.config().databaseUrl);
+      try {
+        const applied = await migrateToLatest(db.kysely);
+        return { json: { applied }, text: applied.length ? `applied ${applied.join(', ')}` : 'the database is up to date' };
+      } finally {
+        await db.close();
+      }
+    },
+  },
+];

@@ -1,0 +1,68 @@
+import { issuerOf } from '../../http/context.js';
+import { createTenant, deleteTenant, requireTenant, updateTenant } from '../../manage/tenants.js';
+import type { Tenant } from '../../storage/types.js';
+import { positional, str } from '../args.js';
+import { describe, table, type Command } from '../command.js';
+
+const view = (t: Tenant, publicUrl: string) => ({
+  id: t.id, display_name: t.displayName, issuer: issuerOf(publicUrl, t.id),
+  default_audience: t.defaultAudience, created_at: t.createdAt, updated_at: t.updatedAt,
+});
+
+export const tenantCommands: Command[] = [
+  {
+    name: 'tenant create',
+    usage: 'tenant create ID [--display-name N] [--default-audience URI]',
+    options: { 'display-name': { type: 'string' }, 'default-audience': { type: 'string' } },
+    async run({ values, positionals, env }) {
+      const t = await createTenant(await env.deps(), {
+        id: positional(positionals, 0, 'tenant ID'),
+        displayName: str(values, 'display-name'),
+        defaultAudience: str(values, 'default-audience'),
+      });
+      const v = view(t, env.config().publicUrl);
+      return { json: v, text: describe(v) };
+    },
+  },
+  {
+    name: 'tenant list',
+    usage: 'tenant list',
+    options: {},
+    async run({ env }) {
+      const rows = (await (await env.deps()).storage.tenants.list()).map((t) => view(t, env.config().publicUrl));
+      return { json: { tenants: rows }, text: table(rows, ['id', 'display_name', 'issuer']) };
+    },
+  },
+  {
+    name: 'tenant show',
+    usage: 'tenant show ID',
+    options: {},
+    async run({ positionals, env }) {
+      const v = view(await requireTenant(await env.deps(), positional(positionals, 0, 'tenant ID')), env.config().publicUrl);
+      return { json: v, text: describe(v) };
+    },
+  },
+  {
+    name: 'tenant update',
+    usage: 'tenant update ID [--display-name N] [--default-audience URI]',
+    options: { 'display-name': { type: 'string' }, 'default-audience': { type: 'string' } },
+    async run({ values, positionals, env }) {
+      const t = await updateTenant(await env.deps(), positional(positionals, 0, 'tenant ID'), {
+        displayName: str(values, 'display-name'),
+        defaultAudience: str(values, 'default-audience'),
+      });
+      const v = view(t, env.config().publicUrl);
+      return { json: v, text: describe(v) };
+    },
+  },
+  {
+    name: 'tenant delete',
+    usage: 'tenant delete ID',
+    options: {},
+    async run({ positionals, env }) {
+      const id = positional(positionals, 0, 'tenant ID');
+      await deleteTenant(await env.deps(), id);
+      return { json: { deleted: id }, text: `deleted tenant ${id}` };
+    },
+  },
+];

@@ -1,0 +1,94 @@
+import { systemClock, systemRandom } from '../clock.js';
+import { loadConfig, type Config, type ConfigInput } from '../config.js';
+import { InputError } from '../errors.js';
+import { ensureDefaultTenant, type ManageDeps } from '../manage/tenants.js';
+import { openStorage, type Storage } from '../storage/index.js';
+import { parse, UsageError } from './args.js';
+import type { CliEnv, Command } from './command.js';
+import { apiCommands } from './commands/api.js';
+import { clientCommands } from './commands/client.js';
+import { keyCommands } from './commands/keys.js';
+import { serverCommands } from './commands/server.js';
+import { tenantCommands } from './commands/tenant.js';
+
+/** Every command, by the words that name it. */
+const COMMANDS: Command[] = [...serverCommands, ...tenantCommands, ...clientCommands, ...apiCommands, ...keyCommands];
+
+/** `tessera start` flags: the environment's keys in kebab case (DESIGN.md §1 Configuration). */
+const CONFIG_FLAGS: Record<string, keyof ConfigInput> = {
+  port: 'PORT',
+  host: 'HOST',
+  'public-url': 'TESSERA_PUBLIC_URL',
+  'database-url': 'DATABASE_URL',
+  'log-level': 'LOG_LEVEL',
+  'trusted-proxies': 'TESSERA_TRUSTED_PROXIES',
+  'redis-url': 'REDIS_URL',
+};
+
+function help(): string {
+  return ['usage: tessera <command> [options] [--json]', '', ...COMMANDS.map((c) => `  tessera ${c.usage}`)].join('\n');
+}
+
+/** Runs one CLI invocation; returns the exit code. Errors go to stderr, never a stack trace. */
+export async function main(argv: string[]): Promise<number> {
+  const json = argv.includes('--json');
+  const command = COMMANDS.find((c) => {
+    const words = c.name.split(' ');
+    return words.every((w, i) => argv[i] === w);
+  });
+  if (!command) {
+    if (argv.length === 0 || argv[0] === 'help' || argv[0] === '--help' || argv[0] === '-h') {
+      console.log(help());
+      return 0;
+    }
+    console.error(`tessera: unknown command "${argv.slice(0, 2).join(' ')}"\n\n${help()}`);
+    return 2;
+  }
+  let storage: Storage | undefined;
+  try {
+    const rest = argv.slice(command.name.split(' ').length);
+    const flagOptions = command.name === 'start' ? Object.fromEntries(Object.keys(CONFIG_FLAGS).map((f) => [f, { type: 'string' as const }])) : {};
+    const { values, positionals } = parse(rest, { ...command.options, ...flagOptions });
+    if (values.help) {
+      console.log(`usage: tessera ${command.usage}`);
+      return 0;
+    }
+    const env: ConfigInput = { ...(process.env as ConfigInput) };
+    for (const [flag, key] of Object.entries(CONFIG_FLAGS)) if (typeof values[flag] === 'string') env[key] = values[flag] as string;
+    let config: Config | undefined;
+    const cliEnv: CliEnv = {
+      config: () => (config ??= loadConfig(env)),
+      async deps(): Promise<ManageDeps> {
+        if (!storage) {
+          storage = await openStorage(cliEnv.config().databaseUrl);
+          // The CLI may run before the server ever started: `default` exists for it too.
+          await ensureDefaultTenant({ storage, clock: systemClock, random: systemRandom });
+        }
+        return { storage, clock: systemClock, random: systemRandom };
+      },
+      async stdin() {
+        const chunks: Buffer[] = [];
+        for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+        return Buffer.concat(chunks).toString('utf8');
+      },
+    };
+    const result = await command.run({ values, positionals, env: cliEnv });
+    if (result === 'long-running') return 0;
+    console.log(json ? JSON.stringify(result.json) : result.text);
+    return 0;
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    if (err instanceof UsageError) {
+      console.error(`tessera ${command.name}: ${message}\nusage: tessera ${command.usage}`);
+      return 2;
+    }
+    if (err instanceof InputError || (err instanceof Error && message.startsWith('invalid configuration'))) {
+      console.error(`tessera ${command.name}: ${message}`);
+      return 1;
+    }
+    console.error(`tessera ${command.name}: failed: ${message}`);
+    return 1;
+  } finally {
+    if (storage && command.name !== 'start') await storage.close();
+  }
+}

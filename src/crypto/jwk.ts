@@ -1,0 +1,50 @@
+import { generateKeyPairSync, createHash, type KeyObject, createPrivateKey } from 'node:crypto';
+
+/** Signing algorithms Tessera issues. ES256 signs access tokens, RS256 ID tokens (OIDC default). */
+export type SigningAlg = 'ES256' | 'EdDSA' | 'RS256';
+
+export const SIGNING_ALGS: readonly SigningAlg[] = ['ES256', 'EdDSA', 'RS256'];
+
+export interface PublicJwk {
+  kty: string;
+  kid: string;
+  alg: SigningAlg;
+  use: 'sig';
+  crv?: string;
+  x?: string;
+  y?: string;
+  n?: string;
+  e?: string;
+}
+
+/** Private members of a JWK; never leave the key store (SECURITY-CHECKLIST 40). */
+const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
+
+export function generateSigningKey(alg: SigningAlg): { privateJwk: Record<string, unknown>; publicJwk: PublicJwk } {
+  const { privateKey } =
+    alg === 'ES256'
+      ? generateKeyPairSync('ec', { namedCurve: 'P-256' })
+      : alg === 'EdDSA'
+        ? generateKeyPairSync('ed25519')
+        : generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const jwk = privateKey.export({ format: 'jwk' }) as Record<string, unknown>;
+  const publicJwk = toPublicJwk(jwk, alg);
+  return { privateJwk: { ...jwk, kid: publicJwk.kid, alg, use: 'sig' }, publicJwk };
+}
+
+/** RFC 7638 thumbprint as `kid`: unique per key and derivable by anyone holding the JWKS. */
+function thumbprint(jwk: Record<string, unknown>): string {
+  const required =
+    jwk.kty === 'EC' ? ['crv', 'kty', 'x', 'y'] : jwk.kty === 'OKP' ? ['crv', 'kty', 'x'] : ['e', 'kty', 'n'];
+  const canonical = JSON.stringify(Object.fromEntries(required.map((k) => [k, jwk[k]])));
+  return createHash('sha256').update(canonical).digest('base64url');
+}
+
+export function toPublicJwk(jwk: Record<string, unknown>, alg: SigningAlg): PublicJwk {
+  const pub = Object.fromEntries(Object.entries(jwk).filter(([k]) => !PRIVATE_MEMBERS.includes(k)));
+  return { ...(pub as object), kid: thumbprint(jwk), alg, use: 'sig' } as PublicJwk;
+}
+
+export function privateKeyObject(privateJwk: Record<string, unknown>): KeyObject {
+  return createPrivateKey({ key: privateJwk as never, format: 'jwk' });
+}

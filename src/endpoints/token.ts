@@ -1,0 +1,32 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { OAuthError } from '../errors.js';
+import { grants } from '../grants/index.js';
+import { authenticateClient } from '../http/client_auth.js';
+import type { TenantContext } from '../http/context.js';
+import { formBody } from '../http/form.js';
+
+/** Parameters every grant may see: the grant type and client authentication. */
+const COMMON = ['grant_type', 'client_id', 'client_secret'];
+
+/**
+ * The token endpoint (RFC 6749 §3.2): checks the grant type is supported and allowed for
+ * the authenticated client, keeps only that grant's parameters, and dispatches. It holds
+ * no grant logic.
+ */
+export async function tokenEndpoint(ctx: TenantContext, req: FastifyRequest, reply: FastifyReply) {
+  const params = formBody(req);
+  const grantType = params.get('grant_type');
+  if (!grantType) throw new OAuthError('invalid_request', 'grant_type is required');
+  const grant = grants.get(grantType);
+  if (!grant) throw new OAuthError('unsupported_grant_type', `grant type ${grantType} is not supported`);
+  params.assertNoDuplicates(grant.repeatable);
+
+  const client = await authenticateClient(ctx, req, params);
+  if (!client.client.grantTypes.includes(grantType)) {
+    throw new OAuthError('unauthorized_client', `the client is not allowed to use the ${grantType} grant`);
+  }
+  const own = params.pick([...COMMON, ...grant.parameters]);
+  const body = await grant.handle({ ...ctx, client, params: own, request: req });
+  // RFC 6749 §5.1: the response carries credentials and must not be cached.
+  return reply.header('cache-control', 'no-store').header('pragma', 'no-cache').send(body);
+}

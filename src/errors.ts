@@ -1,0 +1,68 @@
+/**
+ * The one error type of the protocol layer. Thrown anywhere below an endpoint and turned
+ * into the RFC response in one place (`http/error_handler.ts`).
+ */
+
+/** Error codes of RFC 6749 §4.1.2.1 / §5.2, RFC 8707 §2 and the JSON 404/500 answers. */
+export type OAuthErrorCode =
+  | 'invalid_request'
+  | 'invalid_client'
+  | 'invalid_grant'
+  | 'unauthorized_client'
+  | 'unsupported_grant_type'
+  | 'invalid_scope'
+  | 'invalid_target'
+  | 'access_denied'
+  | 'unsupported_response_type'
+  | 'server_error'
+  | 'temporarily_unavailable'
+  | 'not_found'
+  | 'method_not_allowed';
+
+const DEFAULT_STATUS: Record<OAuthErrorCode, number> = {
+  invalid_request: 400,
+  invalid_client: 401,
+  invalid_grant: 400,
+  unauthorized_client: 400,
+  unsupported_grant_type: 400,
+  invalid_scope: 400,
+  invalid_target: 400,
+  access_denied: 403,
+  unsupported_response_type: 400,
+  server_error: 500,
+  temporarily_unavailable: 503,
+  not_found: 404,
+  method_not_allowed: 405,
+};
+
+export class OAuthError extends Error {
+  readonly status: number;
+  /** Extra response headers, e.g. `WWW-Authenticate` for invalid_client (RFC 6749 §5.2). */
+  readonly headers: Record<string, string>;
+
+  constructor(
+    readonly error: OAuthErrorCode,
+    /** Safe to show: lowercase and specific ("authorization code was already used"). */
+    readonly description: string,
+    options: { status?: number; headers?: Record<string, string>; detail?: unknown } = {},
+  ) {
+    super(`${error}: ${description}`);
+    this.status = options.status ?? DEFAULT_STATUS[error];
+    this.headers = options.headers ?? {};
+    this.detail = options.detail;
+  }
+
+  /** Logged only, never sent. */
+  readonly detail: unknown;
+
+  toJSON(): { error: string; error_description: string } {
+    return { error: this.error, error_description: this.description };
+  }
+}
+
+/** Errors of the CLI and admin layers that are the caller's fault (bad input, unknown ids). */
+export class InputError extends Error {
+  constructor(message: string, readonly code: 'invalid_input' | 'not_found' | 'conflict' = 'invalid_input') {
+    super(message);
+  }
+}

@@ -1,0 +1,74 @@
+import type { FastifyRequest } from 'fastify';
+import { secretMatchesDigest } from '../crypto/digest.js';
+import { OAuthError } from '../errors.js';
+import type { Client } from '../storage/types.js';
+import type { TenantContext } from './context.js';
+import type { FormParams } from './form.js';
+
+/** The client a request authenticated as, and how. */
+export interface AuthenticatedClient {
+  client: Client;
+  method: 'client_secret_basic' | 'client_secret_post' | 'none';
+}
+
+/** A digest no secret matches: unknown clients cost the same comparison as known ones. */
+const DUMMY_DIGEST = 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA';
+
+function invalidClient(ctx: TenantContext, description: string): OAuthError {
+  // RFC 6749 §5.2: 401 with a WWW-Authenticate challenge for the scheme the client can use.
+  return new OAuthError('invalid_client', description, {
+    status: 401,
+    headers: { 'www-authenticate': `Basic realm="${ctx.tenant.id}", charset="UTF-8"` },
+  });
+}
+
+/** RFC 6749 §2.3.1: id and secret are form-encoded before they are joined with ":". */
+function formDecode(s: string): string {
+  try {
+    return decodeURIComponent(s.replace(/\+/g, ' '));
+  } catch {
+    throw new OAuthError('invalid_request', 'malformed client credentials in the authorization header');
+  }
+}
+
+function basicCredentials(header: string | undefined): { id: string; secret: string } | undefined {
+  if (!header) return undefined;
+  const [scheme, value] = header.trim().split(/\s+/, 2);
+  if (scheme.toLowerCase() !== 'basic') return undefined;
+  const decoded = Buffer.from(value ?? '', 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon < 0) throw new OAuthError('invalid_request', 'malformed client credentials in the authorization header');
+  return { id: formDecode(decoded.slice(0, colon)), secret: formDecode(decoded.slice(colon + 1)) };
+}
+
+/**
+ * Authenticates the client of a token-endpoint request (RFC 6749 §2.3): HTTP Basic, or
+ * `client_id` + `client_secret` in the body, or `client_id` alone for a public client.
+ * Confidential clients may use either secret method (§2.3.1: servers MUST support Basic).
+ */
+export async function authenticateClient(ctx: TenantContext, req: FastifyRequest, params: FormParams): Promise<AuthenticatedClient> {
+  const basic = basicCredentials(req.headers.authorization);
+  const bodyId = params.get('client_id');
+  const bodySecret = params.get('client_secret');
+  if (basic && bodySecret !== undefined) {
+    // RFC 6749 §2.3: a client MUST NOT use more than one authentication method per request.
+    throw new OAuthError('invalid_request', 'client credentials were given both in the authorization header and in the body');
+  }
+  if (basic && bodyId !== undefined && bodyId !== basic.id) {
+    throw new OAuthError('invalid_request', 'client_id in the body does not match the authorization header');
+  }
+  const id = basic?.id ?? bodyId;
+  const secret = basic?.secret ?? bodySecret;
+  if (!id) throw invalidClient(ctx, 'client authentication is required');
+  const client = await ctx.services.cache.client(ctx.tenant.id, id);
+
+  if (client && client.secretDigest === null) {
+    if (secret !== undefined) throw invalidClient(ctx, 'client authentication failed');
+    return { client, method: 'none' };
+  }
+  if (secret === undefined) throw invalidClient(ctx, 'client authentication failed');
+  // Compare even when the client is unknown, so timing does not tell which ids exist.
+  const matches = secretMatchesDigest(secret, client?.secretDigest ?? DUMMY_DIGEST);
+  if (!client || !matches) throw invalidClient(ctx, 'client authentication failed');
+  return { client, method: basic ? 'client_secret_basic' : 'client_secret_post' };
+}

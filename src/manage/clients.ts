@@ -1,0 +1,182 @@
+import { seconds } from '../clock.js';
+import { digest } from '../crypto/digest.js';
+import { identifier, secretValue } from '../crypto/random.js';
+import { InputError } from '../errors.js';
+import type { Client } from '../storage/types.js';
+import { requireTenant, type ManageDeps } from './tenants.js';
+import { checkLifetime, checkOrigin, checkRedirectUri, SCOPE_TOKEN } from './validate.js';
+
+export const GRANT_TYPES = [
+  'authorization_code',
+  'implicit',
+  'refresh_token',
+  'client_credentials',
+  'password',
+  'urn:ietf:params:oauth:grant-type:device_code',
+  'urn:ietf:params:oauth:grant-type:token-exchange',
+] as const;
+
+/** Methods a client may register; `private_key_jwt` arrives with JWT client authentication. */
+export const AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'none'] as const;
+
+/** Every field a client has; `update` takes any subset. */
+export interface ClientInput {
+  name?: string;
+  redirectUris?: string[];
+  grantTypes?: string[];
+  scopes?: string[];
+  public?: boolean;
+  accessTokenFormat?: string;
+  accessTokenTtl?: number;
+  postLogoutRedirectUris?: string[];
+  corsOrigins?: string[];
+  tokenEndpointAuthMethod?: string;
+  jwksUri?: string;
+  jwks?: object;
+  consent?: string;
+  webPage?: boolean;
+  sessionRefreshTokens?: boolean;
+}
+
+/**
+ * Response types follow from grant types as in OpenID Connect Dynamic Registration §2:
+ * authorization_code → code; implicit → token, id_token, id_token token; both → hybrid.
+ */
+export function responseTypesFor(grantTypes: string[]): string[] {
+  const code = grantTypes.includes('authorization_code');
+  const implicit = grantTypes.includes('implicit');
+  return [
+    ...(code ? ['code'] : []),
+    ...(implicit ? ['token', 'id_token', 'id_token token'] : []),
+    ...(code && implicit ? ['code id_token', 'code token', 'code id_token token'] : []),
+  ];
+}
+
+/** Applies `input` over `base` and checks the result as a whole. */
+function apply(base: Client, input: ClientInput, maxTtl: number): Client {
+  const c: Client = { ...base };
+  if (input.name !== undefined) {
+    c.name = input.name.trim();
+    if (!c.name || c.name.length > 200) throw new InputError('name must be 1–200 characters');
+  }
+  if (input.grantTypes !== undefined) {
+    const unknown = input.grantTypes.filter((g) => !(GRANT_TYPES as readonly string[]).includes(g));
+    if (unknown.length) throw new InputError(`unknown grant type ${unknown.join(', ')} (known: ${GRANT_TYPES.join(', ')})`);
+    if (input.grantTypes.length === 0) throw new InputError('grant types must not be empty');
+    c.grantTypes = [...new Set(input.grantTypes)];
+  }
+  if (input.redirectUris !== undefined) c.redirectUris = [...new Set(input.redirectUris.map(checkRedirectUri))];
+  if (input.postLogoutRedirectUris !== undefined) c.postLogoutRedirectUris = [...new Set(input.postLogoutRedirectUris.map(checkRedirectUri))];
+  if (input.corsOrigins !== undefined) c.corsOrigins = [...new Set(input.corsOrigins.map(checkOrigin))];
+  if (input.scopes !== undefined) {
+    const bad = input.scopes.find((s) => !SCOPE_TOKEN.test(s));
+    if (bad !== undefined) throw new InputError(`scope ${JSON.stringify(bad)} is not a valid scope name (RFC 6749 §3.3)`);
+    c.scopes = [...new Set(input.scopes)];
+  }
+  if (input.accessTokenFormat !== undefined) {
+    if (input.accessTokenFormat !== 'jwt' && input.accessTokenFormat !== 'opaque') throw new InputError('access token format must be jwt or opaque');
+    c.accessTokenFormat = input.accessTokenFormat;
+  }
+  if (input.accessTokenTtl !== undefined) c.accessTokenTtl = checkLifetime('access token lifetime', input.accessTokenTtl, maxTtl) ?? null;
+  if (input.consent !== undefined) {
+    if (input.consent !== 'required' && input.consent !== 'skip') throw new InputError('consent must be required or skip');
+    c.consent = input.consent;
+  }
+  if (input.webPage !== undefined) c.webPage = input.webPage;
+  if (input.sessionRefreshTokens !== undefined) c.sessionRefreshTokens = input.sessionRefreshTokens;
+  if (input.jwksUri !== undefined) {
+    if (!/^https:\/\//.test(input.jwksUri)) throw new InputError('jwks URI must be an https URL');
+    c.jwksUri = input.jwksUri;
+  }
+  if (input.jwks !== undefined) {
+    if (!Array.isArray((input.jwks as { keys?: unknown }).keys)) throw new InputError('jwks must be a JSON Web Key Set ({"keys": [...]})');
+    c.jwks = input.jwks;
+  }
+  if (input.tokenEndpointAuthMethod !== undefined) {
+    if (!(AUTH_METHODS as readonly string[]).includes(input.tokenEndpointAuthMethod)) {
+      throw new InputError(`token endpoint auth method must be one of ${AUTH_METHODS.join(', ')}`);
+    }
+    c.tokenEndpointAuthMethod = input.tokenEndpointAuthMethod;
+  }
+  if (c.tokenEndpointAuthMethod === 'none' && c.grantTypes.includes('client_credentials')) {
+    // RFC 6749 §4.4: the client credentials grant is for confidential clients only.
+    throw new InputError('a public client cannot use the client_credentials grant');
+  }
+  return c;
+}
+
+export interface CreatedClient {
+  client: Client;
+  /** Shown once: only its digest is stored. */
+  secret?: string;
+}
+
+export async function createClient(deps: ManageDeps, tenantId: string, input: ClientInput, maxTtl: number): Promise<CreatedClient> {
+  await requireTenant(deps, tenantId);
+  if (input.name === undefined) throw new InputError('name is required');
+  const isPublic = input.public === true || input.tokenEndpointAuthMethod === 'none';
+  if (input.public && input.tokenEndpointAuthMethod && input.tokenEndpointAuthMethod !== 'none') {
+    throw new InputError('a public client has no secret: its token endpoint auth method is none');
+  }
+  const now = seconds(deps.clock);
+  const secret = isPublic ? undefined : secretValue(deps.random);
+  const base: Client = {
+    tenantId, clientId: identifier(deps.random), name: '', secretDigest: secret ? digest(secret) : null,
+    tokenEndpointAuthMethod: isPublic ? 'none' : 'client_secret_basic',
+    grantTypes: ['authorization_code', 'refresh_token'], redirectUris: [], postLogoutRedirectUris: [], corsOrigins: [],
+    scopes: [], accessTokenFormat: 'jwt', accessTokenTtl: null, consent: 'required', webPage: false,
+    sessionRefreshTokens: false, jwks: null, jwksUri: null, createdAt: now, updatedAt: now,
+  };
+  const client = apply(base, { ...input, tokenEndpointAuthMethod: isPublic ? 'none' : input.tokenEndpointAuthMethod }, maxTtl);
+  await deps.storage.clients.create(client);
+  return { client, secret };
+}
+
+export async function requireClient(deps: ManageDeps, tenantId: string, clientId: string): Promise<Client> {
+  await requireTenant(deps, tenantId);
+  const c = await deps.storage.clients.get(tenantId, clientId);
+  if (!c) throw new InputError(`tenant ${tenantId} has no client ${clientId}`, 'not_found');
+  return c;
+}
+
+export async function updateClient(deps: ManageDeps, tenantId: string, clientId: string, input: ClientInput, maxTtl: number): Promise<Client> {
+  const current = await requireClient(deps, tenantId, clientId);
+  if (input.public !== undefined || (input.tokenEndpointAuthMethod !== undefined && (input.tokenEndpointAuthMethod === 'none') !== (current.secretDigest === null))) {
+    throw new InputError('a client cannot change between public and confidential; create a new client');
+  }
+  const next = apply(current, input, maxTtl);
+  next.updatedAt = seconds(deps.clock);
+  await deps.storage.clients.update(next);
+  return next;
+}
+
+export async function deleteClient(deps: ManageDeps, tenantId: string, clientId: string): Promise<void> {
+  await requireClient(deps, tenantId, clientId);
+  await deps.storage.clients.delete(tenantId, clientId);
+}
+
+/** The client as RFC 7591 §3.2.1 names its metadata; never includes the secret digest. */
+export function clientView(c: Client, secret?: string): Record<string, unknown> {
+  return {
+    client_id: c.clientId,
+    ...(secret !== undefined && { client_secret: secret }),
+    tenant: c.tenantId,
+    client_name: c.name,
+    token_endpoint_auth_method: c.tokenEndpointAuthMethod,
+    grant_types: c.grantTypes,
+    response_types: responseTypesFor(c.grantTypes),
+    redirect_uris: c.redirectUris,
+    post_logout_redirect_uris: c.postLogoutRedirectUris,
+    cors_origins: c.corsOrigins,
+    scope: c.scopes.join(' '),
+    access_token_format: c.accessTokenFormat,
+    access_token_ttl: c.accessTokenTtl,
+    consent: c.consent,
+    web_page: c.webPage,
+    session_refresh_tokens: c.sessionRefreshTokens,
+    ...(c.jwksUri !== null && { jwks_uri: c.jwksUri }),
+    ...(c.jwks !== null && { jwks: c.jwks }),
+    created_at: c.createdAt,
+    updated_at: c.updatedAt,
+  };
+}

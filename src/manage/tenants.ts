@@ -1,0 +1,77 @@
+import { z } from 'zod';
+import type { Clock, Random } from '../clock.js';
+import { seconds } from '../clock.js';
+import { InputError } from '../errors.js';
+import type { Storage } from '../storage/index.js';
+import type { Tenant } from '../storage/types.js';
+import { newKeyRecord } from './keys.js';
+import { checkAudience, parseInput } from './validate.js';
+
+export const DEFAULT_TENANT = 'default';
+
+/** Tenant ids appear in URLs (`/realms/{id}`): keep them to unreserved URL characters. */
+const tenantId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'must be 1–64 letters, digits, ".", "_" or "-", starting with a letter or digit');
+
+export interface ManageDeps {
+  storage: Storage;
+  clock: Clock;
+  random: Random;
+}
+
+export async function createTenant(deps: ManageDeps, input: { id: string; displayName?: string; defaultAudience?: string }): Promise<Tenant> {
+  const id = parseInput(tenantId, input.id);
+  const now = seconds(deps.clock);
+  const tenant: Tenant = {
+    id,
+    displayName: input.displayName?.trim() || id,
+    defaultAudience: input.defaultAudience === undefined ? null : checkAudience(input.defaultAudience),
+    createdAt: now,
+    updatedAt: now,
+  };
+  // Each tenant starts with an ES256 key for access tokens and an RS256 key for ID tokens
+  // (RS256 is the OIDC default every RP supports), both active at once.
+  await deps.storage.tenants.create(tenant, [newKeyRecord(id, 'access', 'ES256', now, now), newKeyRecord(id, 'id', 'RS256', now, now)]);
+  return tenant;
+}
+
+/** Creates the `default` tenant unless it exists (another node may be doing the same). */
+export async function ensureDefaultTenant(deps: ManageDeps): Promise<boolean> {
+  if (await deps.storage.tenants.get(DEFAULT_TENANT)) return false;
+  try {
+    await createTenant(deps, { id: DEFAULT_TENANT, displayName: 'Default' });
+    return true;
+  } catch (err) {
+    if (err instanceof InputError && err.code === 'conflict') return false;
+    throw err;
+  }
+}
+
+export async function requireTenant(deps: ManageDeps, id: string): Promise<Tenant> {
+  const t = await deps.storage.tenants.get(id);
+  if (!t) throw new InputError(`tenant ${id} does not exist`, 'not_found');
+  return t;
+}
+
+export async function updateTenant(
+  deps: ManageDeps,
+  id: string,
+  patch: { displayName?: string; defaultAudience?: string | null },
+): Promise<Tenant> {
+  await requireTenant(deps, id);
+  const displayName = patch.displayName?.trim();
+  if (patch.displayName !== undefined && !displayName) throw new InputError('display name must not be empty');
+  await deps.storage.tenants.update(
+    id,
+    {
+      displayName,
+      defaultAudience: patch.defaultAudience === undefined || patch.defaultAudience === null ? patch.defaultAudience : checkAudience(patch.defaultAudience),
+    },
+    seconds(deps.clock),
+  );
+  return requireTenant(deps, id);
+}
+
+export async function deleteTenant(deps: ManageDeps, id: string): Promise<void> {
+  if (id === DEFAULT_TENANT) throw new InputError('the default tenant cannot be deleted');
+  if (!(await deps.storage.tenants.delete(id))) throw new InputError(`tenant ${id} does not exist`, 'not_found');
+}

@@ -1,0 +1,36 @@
+import { Kysely } from 'kysely';
+import type { Database } from './schema.js';
+import { createSqliteDialect } from './sqlite/dialect.js';
+import { createPostgresDialect } from './postgres/dialect.js';
+import { migrateToLatest } from './migrations.js';
+
+export type Backend = 'sqlite' | 'postgres';
+
+export interface Db {
+  kysely: Kysely<Database>;
+  backend: Backend;
+  close(): Promise<void>;
+}
+
+/** Opens `sqlite:PATH` or `postgres://…` (DESIGN.md §1 Configuration). */
+export function openDatabase(url: string): Db {
+  if (url.startsWith('sqlite:')) {
+    const path = url.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '');
+    const kysely = new Kysely<Database>({ dialect: createSqliteDialect(path) });
+    return { kysely, backend: 'sqlite', close: () => kysely.destroy() };
+  }
+  if (/^postgres(ql)?:\/\//.test(url)) {
+    const { dialect } = createPostgresDialect(url);
+    const kysely = new Kysely<Database>({ dialect });
+    return { kysely, backend: 'postgres', close: () => kysely.destroy() };
+  }
+  throw new Error('DATABASE_URL must be sqlite:PATH or postgres://…');
+}
+
+export { migrateToLatest };
+
+/** True when `err` is a unique or primary-key violation on either backend. */
+export function isUniqueViolation(err: unknown): boolean {
+  const code = (err as { code?: string } | null)?.code;
+  return code === '23505' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === 'SQLITE_CONSTRAINT_UNIQUE';
+}

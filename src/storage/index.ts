@@ -1,0 +1,64 @@
+import { openDatabase, migrateToLatest, type Backend } from './database.js';
+import type { Storage } from './stores.js';
+import { tenantStore } from './sql/tenants.js';
+import { clientStore } from './sql/clients.js';
+import { apiStore } from './sql/apis.js';
+import { keyStore } from './sql/keys.js';
+import { grantStore } from './sql/grants.js';
+import { artifactStore } from './sql/artifacts.js';
+import { accessTokenStore } from './sql/access_tokens.js';
+
+export type { Storage } from './stores.js';
+
+/** Opens the database named by `url`, applies pending migrations, and returns the stores. */
+export async function openStorage(url: string, options: { migrate?: boolean } = {}): Promise<Storage & { backend: Backend }> {
+  const db = openDatabase(url);
+  const k = db.kysely;
+  try {
+    if (options.migrate !== false) await migrateToLatest(k);
+  } catch (err) {
+    await db.close();
+    throw err;
+  }
+  return {
+    backend: db.backend,
+    tenants: tenantStore(k),
+    clients: clientStore(k),
+    apis: apiStore(k),
+    keys: keyStore(k),
+    grants: grantStore(k),
+    artifacts: artifactStore(k),
+    accessTokens: accessTokenStore(k),
+    configVersion: {
+      async current() {
+        const r = await k.selectFrom('meta').select('value').where('key', '=', 'config_version').executeTakeFirstOrThrow();
+        return Number(r.value);
+      },
+    },
+    cleanup: {
+      async expired(now) {
+        return k.transaction().execute(async (trx) => {
+          const counts = await Promise.all([
+            // A used artifact outlives its own expiry while its grant lives, so a late
+            // replay is still recognised as reuse (DESIGN.md §2).
+            trx
+              .deleteFrom('artifacts')
+              .where('expires_at', '<=', now)
+              .where((eb) =>
+                eb.or([
+                  eb('grant_id', 'is', null),
+                  eb('grant_id', 'not in', eb.selectFrom('grants').select('id').where((g) => g.or([g('expires_at', 'is', null), g('expires_at', '>', now)]))),
+                ]),
+              )
+              .executeTakeFirst(),
+            trx.deleteFrom('access_tokens').where('expires_at', '<=', now).executeTakeFirst(),
+            trx.deleteFrom('revoked_jtis').where('expires_at', '<=', now).executeTakeFirst(),
+            trx.deleteFrom('grants').where('expires_at', '<=', now).executeTakeFirst(),
+          ]);
+          return counts.reduce((n, r) => n + Number(r.numDeletedRows), 0);
+        });
+      },
+    },
+    close: () => db.close(),
+  };
+}

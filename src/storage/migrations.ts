@@ -1,0 +1,152 @@
+import { type Kysely, type Migration, type MigrationProvider, Migrator } from 'kysely';
+
+/**
+ * Every schema change, in order, for both backends: written once with the dialect-neutral
+ * schema builder. Later changes append a new entry; an applied entry is never edited.
+ */
+const migrations: Record<string, Migration> = {
+  '0001_foundation': {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable('meta')
+        .addColumn('key', 'text', (c) => c.primaryKey())
+        .addColumn('value', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.insertInto('meta').values({ key: 'config_version', value: 1 }).execute();
+
+      await db.schema
+        .createTable('tenants')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('display_name', 'text', (c) => c.notNull())
+        .addColumn('default_audience', 'text')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .execute();
+
+      await db.schema
+        .createTable('clients')
+        .addColumn('tenant_id', 'text', (c) => c.notNull().references('tenants.id').onDelete('cascade'))
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('secret_digest', 'text')
+        .addColumn('token_endpoint_auth_method', 'text', (c) => c.notNull())
+        .addColumn('grant_types', 'text', (c) => c.notNull())
+        .addColumn('redirect_uris', 'text', (c) => c.notNull())
+        .addColumn('post_logout_redirect_uris', 'text', (c) => c.notNull())
+        .addColumn('cors_origins', 'text', (c) => c.notNull())
+        .addColumn('scopes', 'text', (c) => c.notNull())
+        .addColumn('access_token_format', 'text', (c) => c.notNull())
+        .addColumn('access_token_ttl', 'integer')
+        .addColumn('consent', 'text', (c) => c.notNull())
+        .addColumn('web_page', 'integer', (c) => c.notNull())
+        .addColumn('session_refresh_tokens', 'integer', (c) => c.notNull())
+        .addColumn('jwks', 'text')
+        .addColumn('jwks_uri', 'text')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('clients_tenant').on('clients').columns(['tenant_id', 'name']).execute();
+
+      await db.schema
+        .createTable('apis')
+        .addColumn('tenant_id', 'text', (c) => c.notNull().references('tenants.id').onDelete('cascade'))
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('audience', 'text', (c) => c.notNull())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('access_token_ttl', 'integer')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .addUniqueConstraint('apis_audience_unique', ['tenant_id', 'audience'])
+        .execute();
+
+      // Scope names are unique within a tenant, so a scope names its API (DESIGN.md §1 CLI).
+      await db.schema
+        .createTable('api_scopes')
+        .addColumn('tenant_id', 'text', (c) => c.notNull())
+        .addColumn('api_id', 'text', (c) => c.notNull().references('apis.id').onDelete('cascade'))
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('description', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('api_scopes_pk', ['tenant_id', 'name'])
+        .execute();
+
+      await db.schema
+        .createTable('signing_keys')
+        .addColumn('tenant_id', 'text', (c) => c.notNull().references('tenants.id').onDelete('cascade'))
+        .addColumn('kid', 'text', (c) => c.notNull())
+        .addColumn('alg', 'text', (c) => c.notNull())
+        .addColumn('purpose', 'text', (c) => c.notNull())
+        .addColumn('private_jwk', 'text', (c) => c.notNull())
+        .addColumn('public_jwk', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('activates_at', 'bigint', (c) => c.notNull())
+        .addColumn('revoked_at', 'bigint')
+        .addPrimaryKeyConstraint('signing_keys_pk', ['tenant_id', 'kid'])
+        .execute();
+
+      await db.schema
+        .createTable('grants')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('tenant_id', 'text', (c) => c.notNull().references('tenants.id').onDelete('cascade'))
+        .addColumn('client_id', 'text', (c) => c.notNull())
+        .addColumn('subject', 'text')
+        .addColumn('scope', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint')
+        .addColumn('revoked_at', 'bigint')
+        .execute();
+      await db.schema.createIndex('grants_client').on('grants').columns(['tenant_id', 'client_id', 'subject']).execute();
+
+      // Single-use artifacts (codes, refresh tokens, device codes, PAR request_uris, DPoP
+      // jtis). Consuming marks used_at and keeps the row until it expires, so a second use
+      // is recognised and its grant revoked (DESIGN.md §2).
+      await db.schema
+        .createTable('artifacts')
+        .addColumn('digest', 'text', (c) => c.primaryKey())
+        .addColumn('tenant_id', 'text', (c) => c.notNull().references('tenants.id').onDelete('cascade'))
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('grant_id', 'text', (c) => c.references('grants.id').onDelete('cascade'))
+        .addColumn('client_id', 'text')
+        .addColumn('data', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .addColumn('used_at', 'bigint')
+        .execute();
+      await db.schema.createIndex('artifacts_expiry').on('artifacts').column('expires_at').execute();
+      await db.schema.createIndex('artifacts_grant').on('artifacts').column('grant_id').execute();
+
+      await db.schema
+        .createTable('access_tokens')
+        .addColumn('digest', 'text', (c) => c.primaryKey())
+        .addColumn('tenant_id', 'text', (c) => c.notNull().references('tenants.id').onDelete('cascade'))
+        .addColumn('grant_id', 'text', (c) => c.notNull().references('grants.id').onDelete('cascade'))
+        .addColumn('client_id', 'text', (c) => c.notNull())
+        .addColumn('subject', 'text', (c) => c.notNull())
+        .addColumn('scope', 'text', (c) => c.notNull())
+        .addColumn('audience', 'text', (c) => c.notNull())
+        .addColumn('issued_at', 'bigint', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .addColumn('revoked_at', 'bigint')
+        .execute();
+      await db.schema.createIndex('access_tokens_expiry').on('access_tokens').column('expires_at').execute();
+      await db.schema.createIndex('access_tokens_grant').on('access_tokens').column('grant_id').execute();
+
+      // JWT access tokens are revoked by jti until their exp (DESIGN.md §2).
+      await db.schema
+        .createTable('revoked_jtis')
+        .addColumn('tenant_id', 'text', (c) => c.notNull())
+        .addColumn('jti', 'text', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('revoked_jtis_pk', ['tenant_id', 'jti'])
+        .execute();
+    },
+  },
+};
+
+const provider: MigrationProvider = { getMigrations: async () => migrations };
+
+/** Applies every pending migration; safe to run while other processes use the database. */
+export async function migrateToLatest(db: Kysely<any>): Promise<string[]> {
+  const { error, results } = await new Migrator({ db, provider }).migrateToLatest();
+  if (error) throw error instanceof Error ? error : new Error(String(error));
+  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}

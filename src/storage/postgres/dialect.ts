@@ -1,0 +1,24 @@
+import { PostgresDialect } from 'kysely';
+import pg from 'pg';
+
+const INT8_OID = 20;
+
+/**
+ * PostgreSQL for scale-out: any number of stateless Tessera processes share one database.
+ * Times are stored as bigint seconds; pg returns int8 as strings by default, so they are
+ * parsed to numbers here (seconds since the epoch fit a double exactly).
+ */
+export function createPostgresDialect(connectionString: string, max = 10): { dialect: PostgresDialect; pool: pg.Pool } {
+  const pool = new pg.Pool({
+    connectionString,
+    max,
+    types: {
+      getTypeParser: ((oid: number, format?: string) =>
+        oid === INT8_OID ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as never)) as never,
+    },
+  });
+  // An idle client losing its connection (database restart) must not crash the process;
+  // the pool replaces it and the next query reports the outage as a 503.
+  pool.on('error', () => {});
+  return { dialect: new PostgresDialect({ pool }), pool };
+}

@@ -1,0 +1,104 @@
+import type { Generated } from 'kysely';
+
+/**
+ * Table types for the query builder. Times are integer seconds since the epoch; lists and
+ * objects are JSON text; booleans are 0/1 — the same representation on SQLite and
+ * PostgreSQL, so one set of queries serves both.
+ */
+export interface Database {
+  meta: { key: string; value: number };
+  tenants: {
+    id: string;
+    display_name: string;
+    default_audience: string | null;
+    created_at: number;
+    updated_at: number;
+  };
+  clients: {
+    tenant_id: string;
+    id: string;
+    name: string;
+    secret_digest: string | null;
+    token_endpoint_auth_method: string;
+    grant_types: string;
+    redirect_uris: string;
+    post_logout_redirect_uris: string;
+    cors_origins: string;
+    scopes: string;
+    access_token_format: string;
+    access_token_ttl: number | null;
+    consent: string;
+    web_page: number;
+    session_refresh_tokens: number;
+    jwks: string | null;
+    jwks_uri: string | null;
+    created_at: number;
+    updated_at: number;
+  };
+  apis: {
+    tenant_id: string;
+    id: string;
+    audience: string;
+    name: string;
+    access_token_ttl: number | null;
+    created_at: number;
+    updated_at: number;
+  };
+  api_scopes: {
+    tenant_id: string;
+    api_id: string;
+    name: string;
+    description: string;
+  };
+  signing_keys: {
+    tenant_id: string;
+    kid: string;
+    alg: string;
+    purpose: string;
+    private_jwk: string;
+    public_jwk: string;
+    created_at: number;
+    activates_at: number;
+    revoked_at: number | null;
+  };
+  grants: {
+    id: string;
+    tenant_id: string;
+    client_id: string;
+    subject: string | null;
+    scope: string;
+    created_at: number;
+    expires_at: number | null;
+    revoked_at: number | null;
+  };
+  artifacts: {
+    digest: string;
+    tenant_id: string;
+    kind: string;
+    grant_id: string | null;
+    client_id: string | null;
+    data: string;
+    created_at: number;
+    expires_at: number;
+    used_at: number | null;
+  };
+  access_tokens: {
+    digest: string;
+    tenant_id: string;
+    grant_id: string;
+    client_id: string;
+    subject: string;
+    scope: string;
+    audience: string;
+    issued_at: number;
+    expires_at: number;
+    revoked_at: number | null;
+  };
+  revoked_jtis: {
+    tenant_id: string;
+    jti: string;
+    expires_at: number;
+  };
+}
+
+export type Seq = Generated<number>;

@@ -1,0 +1,27 @@
+import type { Kysely } from 'kysely';
+import type { Database } from '../schema.js';
+import type { AccessTokenStore } from '../stores.js';
+import { json, parse } from './common.js';
+
+export function accessTokenStore(db: Kysely<Database>): AccessTokenStore {
+  return {
+    async insert(t) {
+      await db
+        .insertInto('access_tokens')
+        .values({
+          digest: t.digest, tenant_id: t.tenantId, grant_id: t.grantId, client_id: t.clientId, subject: t.subject,
+          scope: t.scope, audience: json(t.audience), issued_at: t.issuedAt, expires_at: t.expiresAt, revoked_at: t.revokedAt,
+        })
+        .execute();
+    },
+    async find(digest) {
+      const r = await db.selectFrom('access_tokens').selectAll().where('digest', '=', digest).executeTakeFirst();
+      return (
+        r && {
+          digest: r.digest, tenantId: r.tenant_id, grantId: r.grant_id, clientId: r.client_id, subject: r.subject,
+          scope: r.scope, audience: parse(r.audience), issuedAt: r.issued_at, expiresAt: r.expires_at, revokedAt: r.revoked_at,
+        }
+      );
+    },
+  };
+}

@@ -1,0 +1,68 @@
+import type { Kysely } from 'kysely';
+import type { Database } from '../schema.js';
+import type { KeyStore } from '../stores.js';
+import type { KeyPurpose, SigningKeyRecord } from '../types.js';
+import { bumpConfigVersion, json, parse, type Q } from './common.js';
+
+export async function insertKey(trx: Q, k: SigningKeyRecord): Promise<void> {
+  await trx
+    .insertInto('signing_keys')
+    .values({
+      tenant_id: k.tenantId, kid: k.kid, alg: k.alg, purpose: k.purpose,
+      private_jwk: json(k.privateJwk), public_jwk: json(k.publicJwk),
+      created_at: k.createdAt, activates_at: k.activatesAt, revoked_at: k.revokedAt,
+    })
+    .execute();
+}
+
+export function keyStore(db: Kysely<Database>): KeyStore {
+  return {
+    async list(tenantId) {
+      const rows = await db
+        .selectFrom('signing_keys')
+        .selectAll()
+        .where('tenant_id', '=', tenantId)
+        .where('revoked_at', 'is', null)
+        .orderBy('activates_at')
+        .orderBy('created_at')
+        .execute();
+      return rows.map(
+        (r): SigningKeyRecord => ({
+          tenantId: r.tenant_id,
+          kid: r.kid,
+          alg: r.alg,
+          purpose: r.purpose as KeyPurpose,
+          privateJwk: parse(r.private_jwk),
+          publicJwk: parse(r.public_jwk),
+          createdAt: r.created_at,
+          activatesAt: r.activates_at,
+          revokedAt: r.revoked_at,
+        }),
+      );
+    },
+    insert: (k) =>
+      db.transaction().execute(async (trx) => {
+        await insertKey(trx, k);
+        await bumpConfigVersion(trx);
+      }),
+    revoke: (tenantId, kid, now) =>
+      db.transaction().execute(async (trx) => {
+        const r = await trx
+          .updateTable('signing_keys')
+          .set({ revoked_at: now, private_jwk: '{}' }) // a compromised key's private part is of no further use
+          .where('tenant_id', '=', tenantId)
+          .where('kid', '=', kid)
+          .where('revoked_at', 'is', null)
+          .executeTakeFirst();
+        await bumpConfigVersion(trx);
+        return Number(r.numUpdatedRows) > 0;
+      }),
+    remove: async (tenantId, kids) => {
+      if (kids.length === 0) return;
+      await db.transaction().execute(async (trx) => {
+        await trx.deleteFrom('signing_keys').where('tenant_id', '=', tenantId).where('kid', 'in', kids).execute();
+        await bumpConfigVersion(trx);
+      });
+    },
+  };
+}

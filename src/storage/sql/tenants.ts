@@ -1,0 +1,60 @@
+import type { Kysely } from 'kysely';
+import type { Database } from '../schema.js';
+import type { TenantStore } from '../stores.js';
+import type { Tenant } from '../types.js';
+import { bumpConfigVersion, uniquely } from './common.js';
+import { insertKey } from './keys.js';
+
+const toTenant = (r: Database['tenants']): Tenant => ({
+  id: r.id,
+  displayName: r.display_name,
+  defaultAudience: r.default_audience,
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
+});
+
+export function tenantStore(db: Kysely<Database>): TenantStore {
+  return {
+    async get(id) {
+      const r = await db.selectFrom('tenants').selectAll().where('id', '=', id).executeTakeFirst();
+      return r && toTenant(r);
+    },
+    async list() {
+      return (await db.selectFrom('tenants').selectAll().orderBy('id').execute()).map(toTenant);
+    },
+    create: (t, keys) =>
+      uniquely(`tenant ${t.id}`, () =>
+        db.transaction().execute(async (trx) => {
+          await trx
+            .insertInto('tenants')
+            .values({ id: t.id, display_name: t.displayName, default_audience: t.defaultAudience, created_at: t.createdAt, updated_at: t.updatedAt })
+            .execute();
+          for (const k of keys) await insertKey(trx, k);
+          await bumpConfigVersion(trx);
+        }),
+      ),
+    update: (id, patch, now) =>
+      db.transaction().execute(async (trx) => {
+        const r = await trx
+          .updateTable('tenants')
+          .set({
+            ...(patch.displayName !== undefined && { display_name: patch.displayName }),
+            ...(patch.defaultAudience !== undefined && { default_audience: patch.defaultAudience }),
+            updated_at: now,
+          })
+          .where('id', '=', id)
+          .executeTakeFirst();
+        await bumpConfigVersion(trx);
+        return Number(r.numUpdatedRows) > 0;
+      }),
+    delete: (id) =>
+      // Foreign keys cascade to clients, APIs, keys, grants, artifacts and tokens.
+      db.transaction().execute(async (trx) => {
+        await trx.deleteFrom('api_scopes').where('tenant_id', '=', id).execute();
+        await trx.deleteFrom('revoked_jtis').where('tenant_id', '=', id).execute();
+        const r = await trx.deleteFrom('tenants').where('id', '=', id).executeTakeFirst();
+        await bumpConfigVersion(trx);
+        return Number(r.numDeletedRows) > 0;
+      }),
+  };
+}

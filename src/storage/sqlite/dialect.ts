@@ -1,0 +1,35 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { CompiledQuery, type DatabaseConnection, type Driver, SqliteDialect } from 'kysely';
+import Database from 'libsql';
+
+/**
+ * SQLite through libsql (better-sqlite3's API with prebuilt binaries, so `npm install`
+ * needs no compiler). WAL lets readers run beside the one writer; synchronous=NORMAL is
+ * durable across process crashes in WAL mode (only an OS crash can lose the last commits).
+ */
+export function createSqliteDialect(path: string): SqliteDialect {
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  const database = new Database(path);
+  database.exec('PRAGMA journal_mode = WAL');
+  database.exec('PRAGMA synchronous = NORMAL');
+  // Another process (the CLI, a second server) may hold the write lock: wait, don't fail.
+  database.exec('PRAGMA busy_timeout = 10000');
+  database.exec('PRAGMA foreign_keys = ON');
+  return new ImmediateSqliteDialect({ database: database as never });
+}
+
+/**
+ * Write transactions take the write lock at BEGIN. A deferred transaction that reads and
+ * then writes can fail with SQLITE_BUSY at once when another process wrote in between;
+ * BEGIN IMMEDIATE waits on busy_timeout instead.
+ */
+class ImmediateSqliteDialect extends SqliteDialect {
+  override createDriver(): Driver {
+    const driver = super.createDriver();
+    driver.beginTransaction = async (connection: DatabaseConnection) => {
+      await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+    };
+    return driver;
+  }
+}

@@ -1,0 +1,105 @@
+import type {
+  AccessTokenRecord, Api, ApiScope, Artifact, ArtifactKind, Client, Grant, SigningKeyRecord, Tenant,
+} from './types.js';
+
+/**
+ * Narrow storage interfaces, one per capability. Each method states its atomicity; every
+ * backend implements them and passes test/storage/contract.test.ts.
+ */
+
+export interface TenantStore {
+  get(id: string): Promise<Tenant | undefined>;
+  list(): Promise<Tenant[]>;
+  /** Atomic with its first signing keys; fails with a conflict if the id exists. */
+  create(tenant: Tenant, keys: SigningKeyRecord[]): Promise<void>;
+  /** Atomic; returns false if the tenant does not exist. */
+  update(id: string, patch: Partial<Pick<Tenant, 'displayName' | 'defaultAudience'>>, now: number): Promise<boolean>;
+  /** Atomic: the tenant and everything in it (clients, APIs, keys, grants, tokens) go together. */
+  delete(id: string): Promise<boolean>;
+}
+
+export interface ClientStore {
+  get(tenantId: string, clientId: string): Promise<Client | undefined>;
+  list(tenantId: string): Promise<Client[]>;
+  /** Atomic; fails with a conflict if the client id exists. */
+  create(client: Client): Promise<void>;
+  /** Atomic; replaces every field but the ids; false if absent. */
+  update(client: Client): Promise<boolean>;
+  /** Atomic: the client with its grants and everything issued under them. */
+  delete(tenantId: string, clientId: string): Promise<boolean>;
+}
+
+export interface ApiStore {
+  get(tenantId: string, id: string): Promise<Api | undefined>;
+  list(tenantId: string): Promise<Api[]>;
+  /** Atomic with its scopes; a conflict if the audience or a scope name is taken in the tenant. */
+  create(api: Api): Promise<void>;
+  /** Atomic: fields and the whole scope list are replaced together; false if absent. */
+  update(api: Api): Promise<boolean>;
+  delete(tenantId: string, id: string): Promise<boolean>;
+}
+
+export interface KeyStore {
+  /** Every key of the tenant that is not revoked, oldest first. */
+  list(tenantId: string): Promise<SigningKeyRecord[]>;
+  insert(key: SigningKeyRecord): Promise<void>;
+  /** Marks the key revoked; false if there is no such unrevoked key. */
+  revoke(tenantId: string, kid: string, now: number): Promise<boolean>;
+  /** Deletes keys whose last use ended before `before` (private material included). */
+  remove(tenantId: string, kids: string[]): Promise<void>;
+}
+
+export interface GrantStore {
+  get(id: string): Promise<Grant | undefined>;
+  /** Inserts the grant unless one with the same id exists (then leaves it unchanged). */
+  ensure(grant: Grant): Promise<void>;
+  /**
+   * Atomic: marks the grant revoked together with every opaque access token and unused
+   * artifact issued under it; tokens then fail their grant check. False if absent.
+   */
+  revoke(id: string, now: number): Promise<boolean>;
+}
+
+export interface ArtifactStore {
+  /** Fails with a conflict if the digest exists. */
+  create(artifact: Artifact): Promise<void>;
+  find(kind: ArtifactKind, digest: string): Promise<Artifact | undefined>;
+  /**
+   * Marks an unused, unexpired artifact used and returns it. Of any number of concurrent
+   * callers — across processes, on both backends — exactly one gets the row; the others
+   * get undefined. The row is kept (with its grant id) so a second use can be recognised.
+   */
+  consume(kind: ArtifactKind, digest: string, now: number): Promise<Artifact | undefined>;
+}
+
+export interface AccessTokenStore {
+  /** Durable before it returns: a token whose response was sent is never lost. */
+  insert(token: AccessTokenRecord): Promise<void>;
+  find(digest: string): Promise<AccessTokenRecord | undefined>;
+}
+
+/** A counter bumped in the same transaction as every change to tenants, clients, APIs and keys. */
+export interface ConfigVersion {
+  current(): Promise<number>;
+}
+
+/** Removes rows that can no longer matter. */
+export interface Cleanup {
+  /** Expired artifacts, expired access tokens, revocations of expired JWTs; returns rows removed. */
+  expired(now: number): Promise<number>;
+}
+
+export interface Storage {
+  tenants: TenantStore;
+  clients: ClientStore;
+  apis: ApiStore;
+  keys: KeyStore;
+  grants: GrantStore;
+  artifacts: ArtifactStore;
+  accessTokens: AccessTokenStore;
+  configVersion: ConfigVersion;
+  cleanup: Cleanup;
+  close(): Promise<void>;
+}
+
+export type { ApiScope };

@@ -1,0 +1,61 @@
+import { seconds } from '../clock.js';
+import { digest } from '../crypto/digest.js';
+import { identifier, secretValue } from '../crypto/random.js';
+import { OAuthError } from '../errors.js';
+import type { TenantContext } from '../http/context.js';
+import type { Client } from '../storage/types.js';
+
+export interface AccessTokenRequest {
+  client: Client;
+  /** The user's id, or the client's for client_credentials (RFC 9068 §2.2). */
+  subject: string;
+  grantId: string;
+  scopes: string[];
+  audience: string[];
+  ttl: number;
+}
+
+/** Grants known to exist per store, so the opaque path inserts each client grant once per process. */
+const ensuredGrants = new WeakMap<object, Set<string>>();
+
+/**
+ * Mints an access token in the client's format: a JWT per RFC 9068 signed with the
+ * tenant's active access key (verifiable by any API without a call back), or an opaque
+ * 256-bit value whose digest is stored with its grant before the response is sent.
+ */
+export async function issueAccessToken(ctx: TenantContext, req: AccessTokenRequest): Promise<{ value: string; expiresIn: number }> {
+  const { services } = ctx;
+  const iat = seconds(services.clock);
+  const exp = iat + req.ttl;
+  if (req.client.accessTokenFormat === 'jwt') {
+    const signer = (await services.cache.keyRing(ctx.tenant.id)).signer('access');
+    if (!signer) throw new OAuthError('server_error', 'the tenant has no active signing key', { detail: ctx.tenant.id });
+    // RFC 9068 §2.2: iss, exp, aud, sub, client_id, iat, jti; scope when any (§2.2.3).
+    const value = signer.sign({
+      iss: ctx.issuer,
+      sub: req.subject,
+      aud: req.audience.length === 1 ? req.audience[0] : req.audience,
+      client_id: req.client.clientId,
+      ...(req.scopes.length > 0 && { scope: req.scopes.join(' ') }),
+      iat,
+      exp,
+      jti: identifier(services.random),
+    });
+    return { value, expiresIn: req.ttl };
+  }
+  const value = secretValue(services.random);
+  let ensured = ensuredGrants.get(services.storage);
+  if (!ensured) ensuredGrants.set(services.storage, (ensured = new Set()));
+  if (!ensured.has(req.grantId)) {
+    await services.storage.grants.ensure({
+      id: req.grantId, tenantId: ctx.tenant.id, clientId: req.client.clientId, subject: null,
+      scope: req.client.scopes.join(' '), createdAt: iat, expiresAt: null, revokedAt: null,
+    });
+    ensured.add(req.grantId);
+  }
+  await services.storage.accessTokens.insert({
+    digest: digest(value), tenantId: ctx.tenant.id, grantId: req.grantId, clientId: req.client.clientId,
+    subject: req.subject, scope: req.scopes.join(' '), audience: req.audience, issuedAt: iat, expiresAt: exp, revokedAt: null,
+  });
+  return { value, expiresIn: req.ttl };
+}
