@@ -2,13 +2,13 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { OAuthError } from '../errors.js';
 
 /** Fastify's own 4xx errors (body parsing, content type, size) as RFC 6749 §5.2 errors. */
-function fromFastify(err: FastifyError): OAuthError | undefined {
+function fromFastify(err: FastifyError, req: FastifyRequest): OAuthError | undefined {
   if (!err.statusCode || err.statusCode >= 500) return undefined;
   switch (err.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return new OAuthError('invalid_request', 'request body is too large', { detail: err.message });
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return new OAuthError('invalid_request', `content type ${JSON.stringify(err.message.split(': ').pop() ?? '')} is not supported here`, { detail: err.message });
+      return new OAuthError('invalid_request', `content type ${JSON.stringify((req.headers['content-type'] ?? '').split(';')[0])} is not supported here`);
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return new OAuthError('invalid_request', 'content-length does not match the body', { detail: err.message });
     default:
@@ -22,7 +22,7 @@ function fromFastify(err: FastifyError): OAuthError | undefined {
  */
 export function installErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((raw: FastifyError | OAuthError, req: FastifyRequest, reply: FastifyReply) => {
-    const err = raw instanceof OAuthError ? raw : fromFastify(raw as FastifyError);
+    const err = raw instanceof OAuthError ? raw : fromFastify(raw as FastifyError, req);
     if (!err) {
       req.log.error({ err: raw, url: req.routeOptions.url }, 'unhandled error');
       return reply

@@ -1,0 +1,94 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApi } from '../src/manage/apis.js';
+import { createTenant } from '../src/manage/tenants.js';
+import { BACKENDS, PUBLIC_URL, startTestApp, type TestApp } from './helpers.js';
+
+const ISSUER = `${PUBLIC_URL}/realms/default`;
+
+describe.each(BACKENDS)('discovery and JWKS on %s', (backend) => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp(backend);
+    await createApi(t.deps, 'default', { audience: 'https://api.loomai.com/', scopes: ['read:avatars', 'write:avatars'] }, 86400);
+    await createTenant(t.deps, { id: 'acme' });
+  });
+  afterAll(() => t?.close());
+
+  const expectedMetadata = (issuer: string, scopes: string[]) => ({
+    issuer,
+    token_endpoint: `${issuer}/protocol/openid-connect/token`,
+    jwks_uri: `${issuer}/protocol/openid-connect/certs`,
+    grant_types_supported: ['client_credentials'],
+    response_types_supported: [],
+    token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+    scopes_supported: ['openid', 'profile', 'email', 'offline_access', ...scopes],
+    subject_types_supported: ['public'],
+    claims_supported: ['iss', 'sub', 'aud', 'exp', 'iat', 'jti', 'client_id', 'scope'],
+  });
+
+  it('serves OpenID and RFC 8414 metadata under the issuer, listing the tenant API scopes', async () => {
+    for (const path of ['/.well-known/openid-configuration', '/.well-known/oauth-authorization-server']) {
+      const res = await t.app.inject({ url: `/realms/default${path}` });
+      expect(res.statusCode).toBe(200);
+      expect(res.headers['access-control-allow-origin']).toBe('*');
+      expect(res.headers['access-control-allow-credentials']).toBeUndefined();
+      expect(res.json()).toEqual(expectedMetadata(ISSUER, ['read:avatars', 'write:avatars']));
+    }
+  });
+
+  it('serves RFC 8414 metadata at the path-inserted well-known URL (§3.1)', async () => {
+    const res = await t.app.inject({ url: '/.well-known/oauth-authorization-server/realms/acme' });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual(expectedMetadata(`${PUBLIC_URL}/realms/acme`, []));
+  });
+
+  it('answers discovery under an alias with 308 to the canonical URL (one issuer per tenant)', async () => {
+    const cases: [string, string][] = [
+      ['/auth/realms/default/.well-known/openid-configuration', `${ISSUER}/.well-known/openid-configuration`],
+      ['/auth/realms/acme/.well-known/oauth-authorization-server', `${PUBLIC_URL}/realms/acme/.well-known/oauth-authorization-server`],
+      ['/.well-known/openid-configuration', `${ISSUER}/.well-known/openid-configuration`],
+      ['/.well-known/oauth-authorization-server', `${ISSUER}/.well-known/oauth-authorization-server`],
+    ];
+    for (const [from, to] of cases) {
+      const res = await t.app.inject({ url: from });
+      expect({ from, status: res.statusCode, location: res.headers.location }).toEqual({ from, status: 308, location: to });
+    }
+  });
+
+  it('answers 404 JSON for an unknown tenant, on canonical paths and aliases', async () => {
+    for (const url of ['/realms/nope/.well-known/openid-configuration', '/auth/realms/nope/.well-known/openid-configuration', '/realms/nope/protocol/openid-connect/certs']) {
+      const res = await t.app.inject({ url });
+      expect({ url, status: res.statusCode, body: res.json() }).toEqual({ url, status: 404, body: { error: 'not_found', error_description: 'tenant "nope" does not exist' } });
+    }
+  });
+
+  it('publishes public keys only, with unique kids, ES256 for access and RS256 for ID tokens', async () => {
+    const res = await t.app.inject({ url: '/realms/default/protocol/openid-connect/certs' });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['cache-control']).toBe('public, max-age=300');
+    expect(res.headers['access-control-allow-origin']).toBe('*');
+    const { keys } = res.json();
+    expect(keys.map((k: { alg: string }) => k.alg)).toEqual(['ES256', 'RS256']);
+    expect(new Set(keys.map((k: { kid: string }) => k.kid)).size).toBe(keys.length);
+    for (const k of keys) {
+      for (const member of ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k']) expect(k[member]).toBeUndefined();
+      expect(k.use).toBe('sig');
+    }
+    const aliases = await t.app.inject({ url: '/.well-known/jwks.json' });
+    expect(aliases.json()).toEqual(res.json());
+  });
+
+  it("does not show one tenant's keys in another's JWKS", async () => {
+    const a = (await t.app.inject({ url: '/realms/default/protocol/openid-connect/certs' })).json().keys.map((k: { kid: string }) => k.kid);
+    const b = (await t.app.inject({ url: '/realms/acme/protocol/openid-connect/certs' })).json().keys.map((k: { kid: string }) => k.kid);
+    expect(b).toHaveLength(2);
+    expect(a.filter((kid: string) => b.includes(kid))).toEqual([]);
+  });
+
+  it('answers 405 with Allow for a POST to discovery', async () => {
+    const res = await t.app.inject({ method: 'POST', url: '/realms/default/.well-known/openid-configuration' });
+    expect(res.statusCode).toBe(405);
+    expect(res.headers.allow).toBe('GET');
+    expect(res.json()).toEqual({ error: 'method_not_allowed', error_description: 'use GET for this endpoint' });
+  });
+});
