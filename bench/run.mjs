@@ -569,6 +569,22 @@ function startRssSampler(pid) {
   return { stop() { clearInterval(timer); sample(); return { maxMB: maxKb / 1024, samples }; } };
 }
 
+// Clock ticks per second for /proc/<pid>/stat times; 100 on every mainstream Linux build.
+const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout?.trim()) || 100;
+
+/** utime + stime of a process in seconds (all its threads), or null if it is gone. */
+function cpuSeconds(pid) {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the parenthesised command name (which may contain spaces): utime is the
+    // 14th field overall, i.e. index 11 after ") ".
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / CLK_TCK;
+  } catch {
+    return null;
+  }
+}
+
 function rssNowMB(pid) {
   try {
     const m = fs.readFileSync(`/proc/${pid}/status`, 'utf8').match(/^VmRSS:\s+(\d+)\s+kB/m);
@@ -714,6 +730,11 @@ async function benchServer(key) {
     const textBefore = srv.proc.out.text.length;
     const runs = [];
     const rss = startRssSampler(srv.proc.pid);
+    // CPU use of the server over the measured window: ~100% means it saturates its core
+    // (CPU-bound); well below means it waits (locks, fsync, a database in another process,
+    // whose CPU is not counted here).
+    const cpu0 = cpuSeconds(srv.proc.pid);
+    const wall0 = performance.now();
     try {
       for (let i = 0; i < REPEAT; i++) {
         log(`${spec.label}: measuring ${DURATION_S} s${REPEAT > 1 ? ` (${i + 1}/${REPEAT})` : ''}`);
@@ -723,6 +744,8 @@ async function benchServer(key) {
         if (srv.proc.exitInfo) break;
       }
     } finally {
+      const cpu1 = cpuSeconds(srv.proc.pid);
+      if (cpu0 !== null && cpu1 !== null) result.cpuPercent = (100 * (cpu1 - cpu0)) / ((performance.now() - wall0) / 1000);
       const r = rss.stop();
       result.rssMaxMB = r.maxMB;
       result.rssSamples = r.samples;
@@ -748,7 +771,8 @@ async function benchServer(key) {
     result.socketErrors = runs.reduce((s, r) => s + r.socket.connect + r.socket.read + r.socket.write + r.socket.timeout, 0);
     result.errors = result.non2xx + result.socketErrors;
     result.ok = true;
-    log(`${spec.label}: ${fmtInt(result.rps)} req/s, p99 ${fmtMs(result.p99ms)}, RSS ${result.rssMaxMB.toFixed(1)} MB, errors ${result.errors}`
+    log(`${spec.label}: ${fmtInt(result.rps)} req/s, p99 ${fmtMs(result.p99ms)}, RSS ${result.rssMaxMB.toFixed(1)} MB, `
+      + `CPU ${result.cpuPercent?.toFixed(0) ?? '?'}%, errors ${result.errors}`
       + (result.logLinesUnderLoad ? `, ${result.logLinesUnderLoad} log line(s) under load` : ''));
   } catch (err) {
     result.error = err.message;
