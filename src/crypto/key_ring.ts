@@ -26,7 +26,7 @@ export function buildKeyRing(records: SigningKeyRecord[], now: number, retention
   const published: PublicJwk[] = [];
   const expired: string[] = [];
   for (const purpose of ['access', 'id'] as KeyPurpose[]) {
-    const keys = live.filter((k) => k.purpose === purpose).sort((a, b) => a.activatesAt - b.activatesAt || a.createdAt - b.createdAt);
+    const keys = live.filter((k) => k.purpose === purpose).sort((a, b) => a.activatesAt - b.activatesAt || (a.seq ?? 0) - (b.seq ?? 0));
     const active = keys.filter((k) => k.activatesAt <= now);
     const current = active[active.length - 1];
     if (current) {

@@ -24,6 +24,7 @@ function invalidClient(ctx: TenantContext, description: string): OAuthError {
 
 /** RFC 6749 §2.3.1: id and secret are form-encoded before they are joined with ":". */
 function formDecode(s: string): string {
+  if (!/[%+]/.test(s)) return s;
   try {
     return decodeURIComponent(s.replace(/\+/g, ' '));
   } catch {

@@ -36,8 +36,9 @@ export class ConfigCache {
 
   constructor(private readonly storage: Storage, private readonly clock: Clock, private readonly options: CacheOptions) {}
 
-  private fresh(): Promise<void> | void {
-    if (this.clock.now() - this.checkedAt < this.options.checkMs) return;
+  /** Undefined while the cache is fresh, so the hot path awaits nothing. */
+  private fresh(): Promise<void> | undefined {
+    if (this.clock.now() - this.checkedAt < this.options.checkMs) return undefined;
     this.checking ??= this.storage.configVersion
       .current()
       .then((v) => {
@@ -57,14 +58,16 @@ export class ConfigCache {
   }
 
   async tenant(id: string): Promise<Tenant | undefined> {
-    await this.fresh();
+    const check = this.fresh();
+    if (check) await check;
     let t = this.tenants.get(id);
     if (!t && (t = await this.storage.tenants.get(id))) this.tenants.set(id, t);
     return t;
   }
 
   async client(tenantId: string, clientId: string): Promise<Client | undefined> {
-    await this.fresh();
+    const check = this.fresh();
+    if (check) await check;
     const key = `${tenantId}\u0000${clientId}`;
     let c = this.clients.get(key);
     if (!c && (c = await this.storage.clients.get(tenantId, clientId))) this.clients.set(key, c);
@@ -72,7 +75,8 @@ export class ConfigCache {
   }
 
   async apiIndex(tenantId: string): Promise<ApiIndex> {
-    await this.fresh();
+    const check = this.fresh();
+    if (check) await check;
     let index = this.apis.get(tenantId);
     if (!index) {
       const list = await this.storage.apis.list(tenantId);
@@ -88,7 +92,8 @@ export class ConfigCache {
 
   /** The tenant's key ring, rebuilt every `checkMs` so scheduled activations take effect. */
   async keyRing(tenantId: string): Promise<KeyRing> {
-    await this.fresh();
+    const check = this.fresh();
+    if (check) await check;
     const now = this.clock.now();
     let entry = this.keys.get(tenantId);
     if (!entry) {

@@ -80,6 +80,9 @@ const migrations: Record<string, Migration> = {
         .addColumn('created_at', 'bigint', (c) => c.notNull())
         .addColumn('activates_at', 'bigint', (c) => c.notNull())
         .addColumn('revoked_at', 'bigint')
+        // Insertion order within the tenant: of two keys activating in the same second,
+        // the later one signs.
+        .addColumn('seq', 'integer', (c) => c.notNull())
         .addPrimaryKeyConstraint('signing_keys_pk', ['tenant_id', 'kid'])
         .execute();
 

@@ -60,6 +60,7 @@ export interface Database {
     created_at: number;
     activates_at: number;
     revoked_at: number | null;
+    seq: number;
   };
   grants: {
     id: string;

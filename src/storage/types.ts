@@ -65,6 +65,8 @@ export interface SigningKeyRecord {
   /** Published from createdAt; signs from activatesAt (after the JWKS cache lifetime). */
   activatesAt: number;
   revokedAt: number | null;
+  /** Insertion order within the tenant, assigned by the store. */
+  seq?: number;
 }
 
 /** One user (or the client itself) + client + consent. Every code and token has one. */

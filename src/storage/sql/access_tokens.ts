@@ -1,19 +1,27 @@
 import type { Kysely } from 'kysely';
+import { createBatcher } from '../batch.js';
 import type { Database } from '../schema.js';
 import type { AccessTokenStore } from '../stores.js';
+import type { AccessTokenRecord } from '../types.js';
 import { json, parse } from './common.js';
 
+/** Rows per INSERT: 100 × 10 parameters stays far below both backends' limits. */
+const MAX_BATCH = 100;
+
 export function accessTokenStore(db: Kysely<Database>): AccessTokenStore {
-  return {
-    async insert(t) {
-      await db
-        .insertInto('access_tokens')
-        .values({
+  const insert = createBatcher<AccessTokenRecord>(async (tokens) => {
+    await db
+      .insertInto('access_tokens')
+      .values(
+        tokens.map((t) => ({
           digest: t.digest, tenant_id: t.tenantId, grant_id: t.grantId, client_id: t.clientId, subject: t.subject,
           scope: t.scope, audience: json(t.audience), issued_at: t.issuedAt, expires_at: t.expiresAt, revoked_at: t.revokedAt,
-        })
-        .execute();
-    },
+        })),
+      )
+      .execute();
+  }, MAX_BATCH);
+  return {
+    insert,
     async find(digest) {
       const r = await db.selectFrom('access_tokens').selectAll().where('digest', '=', digest).executeTakeFirst();
       return (

@@ -5,12 +5,13 @@ import type { KeyPurpose, SigningKeyRecord } from '../types.js';
 import { bumpConfigVersion, json, parse, type Q } from './common.js';
 
 export async function insertKey(trx: Q, k: SigningKeyRecord): Promise<void> {
+  const last = await trx.selectFrom('signing_keys').select((eb) => eb.fn.max('seq').as('seq')).where('tenant_id', '=', k.tenantId).executeTakeFirst();
   await trx
     .insertInto('signing_keys')
     .values({
       tenant_id: k.tenantId, kid: k.kid, alg: k.alg, purpose: k.purpose,
       private_jwk: json(k.privateJwk), public_jwk: json(k.publicJwk),
-      created_at: k.createdAt, activates_at: k.activatesAt, revoked_at: k.revokedAt,
+      created_at: k.createdAt, activates_at: k.activatesAt, revoked_at: k.revokedAt, seq: Number(last?.seq ?? 0) + 1,
     })
     .execute();
 }
@@ -24,7 +25,7 @@ export function keyStore(db: Kysely<Database>): KeyStore {
         .where('tenant_id', '=', tenantId)
         .where('revoked_at', 'is', null)
         .orderBy('activates_at')
-        .orderBy('created_at')
+        .orderBy('seq')
         .execute();
       return rows.map(
         (r): SigningKeyRecord => ({
@@ -37,6 +38,7 @@ export function keyStore(db: Kysely<Database>): KeyStore {
           createdAt: r.created_at,
           activatesAt: r.activates_at,
           revokedAt: r.revoked_at,
+          seq: r.seq,
         }),
       );
     },
