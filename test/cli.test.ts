@@ -1,0 +1,507 @@
+/**
+ * Black-box tests of the `tessera` command (DESIGN.md §1 CLI): each case spawns
+ * `node bin/tessera.js …` (the compiled dist/, built by `npm test` before vitest runs)
+ * against a fresh database, and checks the exit code, the one JSON object on stdout
+ * and the message on stderr. Spawns cost ~0.3 s each, so independent cases run in
+ * parallel and each step asserts as much as it can.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BACKENDS, createTestDatabase, type TestDatabase } from './helpers.js';
+
+const BIN = fileURLToPath(new URL('../bin/tessera.js', import.meta.url));
+const PUBLIC_URL = 'http://tessera.test';
+
+const ID = expect.stringMatching(/^[A-Za-z0-9_-]{22}$/); // 128-bit identifiers, base64url
+const SECRET = expect.stringMatching(/^[A-Za-z0-9_-]{43}$/); // 256-bit secrets, base64url
+const nowSeconds = () => Math.floor(Date.now() / 1000);
+const recent = () => expect.toSatisfy((v: unknown) => Number.isInteger(v) && Math.abs((v as number) - nowSeconds()) < 120, 'a time in seconds close to now');
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function spawnCli(env: NodeJS.ProcessEnv, args: string[]): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** The CLI bound to one database. */
+function cliFor(databaseUrl: string) {
+  const env = { PATH: process.env.PATH, DATABASE_URL: databaseUrl, TESSERA_PUBLIC_URL: PUBLIC_URL };
+  const raw = (...args: string[]) => spawnCli(env, args);
+  // Generated ids are base64url and may begin with "-": they go after "--", and --json before it.
+  const withJson = (args: string[]) => (args.includes('--') ? [...args.slice(0, args.indexOf('--')), '--json', ...args.slice(args.indexOf('--'))] : [...args, '--json']);
+  return {
+    raw,
+    /** Runs with --json, expects success: exit 0, nothing on stderr, exactly one JSON object on one line of stdout. */
+    async ok(...args: string[]): Promise<any> {
+      const r = await raw(...withJson(args));
+      expect(r, `tessera ${args.join(' ')}`).toEqual({ code: 0, stdout: expect.stringMatching(/^\{.*\}\n$/), stderr: '' });
+      const value = JSON.parse(r.stdout);
+      expect(value).toBeTypeOf('object');
+      expect(Array.isArray(value)).toBe(false);
+      return value;
+    },
+    /** Runs with --json, expects failure: non-zero exit, nothing on stdout, a message on stderr and no stack trace. */
+    async fails(...args: string[]): Promise<{ code: number | null; stderr: string }> {
+      const r = await raw(...withJson(args));
+      expect(r.code, `tessera ${args.join(' ')} should fail; stdout: ${r.stdout}`).not.toBe(0);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).not.toMatch(/^\s+at /m);
+      return { code: r.code, stderr: r.stderr };
+    },
+  };
+}
+
+/** stderr of an input error: one line naming the command. */
+const inputError = (command: string, message: RegExp | string) =>
+  expect.objectContaining({
+    code: 1,
+    stderr: expect.stringMatching(new RegExp(`^tessera ${command}: ${typeof message === 'string' ? escape(message) : message.source}\\n$`)),
+  });
+/** stderr of a usage error: the problem, then the command's usage line. */
+const usageError = (command: string, message: RegExp) =>
+  expect.objectContaining({ code: 2, stderr: expect.stringMatching(new RegExp(`^tessera ${command}: ${message.source}\\nusage: tessera ${command} .*\\n$`)) });
+const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** A signing key as `keys list` shows it; kids are RFC 7638 thumbprints. */
+const key = (alg: string, purpose: string, status: string) => ({
+  kid: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/), alg, purpose, status, created_at: recent(),
+  // A pending key waits out the JWKS cache lifetime (300 s by default); the others sign now.
+  activates_at: status === 'pending' ? expect.toSatisfy((t: number) => t - nowSeconds() > 200 && t - nowSeconds() <= 300) : recent(),
+});
+const nextSecond = () => new Promise((r) => setTimeout(r, 1000 - (Date.now() % 1000) + 20));
+
+const sortScopes = (api: any) => ({ ...api, scopes: [...api.scopes].sort((a: any, b: any) => a.name.localeCompare(b.name)) });
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** `tessera start` as a child process on a free port; resolves once discovery answers. */
+async function startServer(databaseUrl: string): Promise<{ base: string; stop(): Promise<void> }> {
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const child: ChildProcess = spawn(process.execPath, [BIN, 'start'], {
+    env: { PATH: process.env.PATH, PORT: String(port), HOST: '127.0.0.1', TESSERA_PUBLIC_URL: base, DATABASE_URL: databaseUrl, LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (output += d));
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (output += d));
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const kill = () => child.kill('SIGKILL');
+  process.once('exit', kill);
+  const stop = async () => {
+    process.off('exit', kill);
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGTERM');
+    const timer = setTimeout(kill, 5000);
+    await exited;
+    clearTimeout(timer);
+  };
+  try {
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      if (child.exitCode !== null) throw new Error(`the server exited with ${child.exitCode}: ${output}`);
+      const r = await fetch(`${base}/realms/default/.well-known/openid-configuration`).catch(() => undefined);
+      if (r?.status === 200) break;
+      if (Date.now() > deadline) throw new Error(`the server did not answer within 20 s: ${output}`);
+      await new Promise((res) => setTimeout(res, 100));
+    }
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { base, stop };
+}
+
+/** Repeats `attempt` until it returns a value or `ms` have passed; returns the value and how long it took. */
+async function within<T>(ms: number, attempt: () => Promise<T | undefined>): Promise<{ value: T | undefined; elapsed: number }> {
+  const started = Date.now();
+  for (;;) {
+    const value = await attempt();
+    if (value !== undefined || Date.now() - started > ms) return { value, elapsed: Date.now() - started };
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const JWK = { kty: 'EC', crv: 'P-256', x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU', y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0', use: 'sig', kid: 'app-key-1' };
+
+beforeAll(() => {
+  if (!existsSync(fileURLToPath(new URL('../dist/cli/main.js', import.meta.url)))) {
+    throw new Error('dist/ is missing: run `npm run build` (npm test builds before it runs vitest)');
+  }
+});
+
+describe.each(BACKENDS)('tessera CLI on %s', (backend) => {
+  let database: TestDatabase;
+  let cli: ReturnType<typeof cliFor>;
+  let dir: string;
+  const defaultTenant = {
+    id: 'default', display_name: 'Default', issuer: `${PUBLIC_URL}/realms/default`, default_audience: null,
+    created_at: recent(), updated_at: recent(),
+  };
+
+  beforeAll(async () => {
+    database = await createTestDatabase(backend);
+    cli = cliFor(database.url);
+    dir = mkdtempSync(join(tmpdir(), 'tessera-cli-'));
+  });
+  afterAll(async () => {
+    await database?.drop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('migrate applies the schema to a fresh database once, then finds nothing to apply', async () => {
+    const first = await cli.ok('migrate');
+    expect(first).toEqual({ applied: expect.arrayContaining(['0001_foundation']) });
+    expect(first.applied.every((m: unknown) => typeof m === 'string')).toBe(true);
+    expect(await cli.ok('migrate')).toEqual({ applied: [] });
+  });
+
+  it('manages tenants: create, list, update, delete; refuses duplicates, bad ids and deleting default', async () => {
+    expect(await cli.ok('tenant', 'list')).toEqual({ tenants: [defaultTenant] });
+
+    const acme = await cli.ok('tenant', 'create', 'acme', '--display-name', 'Acme Corp', '--default-audience', 'https://api.acme.example/');
+    expect(acme).toEqual({
+      id: 'acme', display_name: 'Acme Corp', issuer: `${PUBLIC_URL}/realms/acme`, default_audience: 'https://api.acme.example/',
+      created_at: recent(), updated_at: acme.created_at,
+    });
+
+    const [duplicate, badId, deleteDefault, badAudience] = await Promise.all([
+      cli.fails('tenant', 'create', 'default', '--display-name', 'Again'),
+      cli.fails('tenant', 'create', 'bad id!'),
+      cli.fails('tenant', 'delete', 'default'),
+      cli.fails('tenant', 'update', 'acme', '--display-name', 'Never', '--default-audience', 'not-a-uri'),
+    ]);
+    expect(duplicate).toEqual(inputError('tenant create', 'tenant default already exists'));
+    expect(badId).toEqual(inputError('tenant create', /.*must be 1–64 letters, digits, "\.", "_" or "-", starting with a letter or digit/));
+    expect(deleteDefault).toEqual(inputError('tenant delete', 'the default tenant cannot be deleted'));
+    expect(badAudience).toEqual(inputError('tenant update', /audience "not-a-uri" must be an absolute URI.*/));
+
+    const updated = await cli.ok('tenant', 'update', 'acme', '--display-name', 'Acme Inc');
+    expect(updated).toEqual({ ...acme, display_name: 'Acme Inc', updated_at: expect.toSatisfy((t: number) => t >= acme.created_at) });
+    // The refused commands changed nothing: no tenant "bad id!", default's name and acme's audience intact.
+    expect(await cli.ok('tenant', 'list')).toEqual({ tenants: [updated, defaultTenant] });
+  });
+
+  it('deletes a tenant with everything in it, so a tenant re-created under its id starts empty', async () => {
+    await cli.ok('client', 'create', '--tenant', 'acme', '--name', 'doomed');
+    expect(await cli.ok('tenant', 'delete', 'acme')).toEqual({ deleted: 'acme' });
+    expect(await cli.fails('tenant', 'show', 'acme')).toEqual(inputError('tenant show', 'tenant acme does not exist'));
+    expect(await cli.ok('tenant', 'create', 'acme')).toEqual({
+      id: 'acme', display_name: 'acme', issuer: `${PUBLIC_URL}/realms/acme`, default_audience: null, created_at: recent(), updated_at: recent(),
+    });
+    expect(await cli.ok('client', 'list', '--tenant', 'acme')).toEqual({ clients: [] });
+  });
+
+  let full: any;
+  let spa: any;
+
+  it('creates a client with every flag, and a public client without a secret', async () => {
+    const jwksFile = join(dir, 'jwks.json');
+    writeFileSync(jwksFile, JSON.stringify({ keys: [JWK] }));
+    full = await cli.ok(
+      'client', 'create', '--tenant', 'default', '--name', 'Full App',
+      '--redirect-uri', 'https://app.example.com/cb', '--redirect-uri', 'http://127.0.0.1:8080/cb', '--redirect-uri', 'com.example.app:/oauth2redirect',
+      '--grant-types', 'authorization_code,implicit,refresh_token,urn:ietf:params:oauth:grant-type:device_code',
+      '--scopes', 'openid offline_access read:avatars',
+      '--access-token-format', 'opaque', '--access-token-ttl', '600',
+      '--post-logout-redirect-uri', 'https://app.example.com/bye',
+      '--cors-origin', 'https://app.example.com', '--cors-origin', 'http://localhost:5173',
+      '--token-endpoint-auth-method', 'client_secret_post',
+      '--jwks', jwksFile, '--consent', 'skip', '--web-page', '--session-refresh-tokens',
+    );
+    expect(full).toEqual({
+      client_id: ID,
+      client_secret: SECRET,
+      tenant: 'default',
+      client_name: 'Full App',
+      token_endpoint_auth_method: 'client_secret_post',
+      grant_types: ['authorization_code', 'implicit', 'refresh_token', 'urn:ietf:params:oauth:grant-type:device_code'],
+      // OpenID Connect Dynamic Registration §2: code + implicit → also the hybrid response types.
+      response_types: ['code', 'token', 'id_token', 'id_token token', 'code id_token', 'code token', 'code id_token token'],
+      redirect_uris: ['https://app.example.com/cb', 'http://127.0.0.1:8080/cb', 'com.example.app:/oauth2redirect'],
+      post_logout_redirect_uris: ['https://app.example.com/bye'],
+      cors_origins: ['https://app.example.com', 'http://localhost:5173'],
+      scope: 'openid offline_access read:avatars',
+      access_token_format: 'opaque',
+      access_token_ttl: 600,
+      consent: 'skip',
+      web_page: true,
+      session_refresh_tokens: true,
+      jwks: { keys: [JWK] },
+      created_at: recent(),
+      updated_at: full.created_at,
+    });
+
+    spa = await cli.ok('client', 'create', '--tenant', 'default', '--name', 'SPA', '--public', '--redirect-uri', 'http://localhost:3000/callback');
+    expect(spa).toEqual({
+      client_id: ID,
+      tenant: 'default',
+      client_name: 'SPA',
+      token_endpoint_auth_method: 'none',
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      redirect_uris: ['http://localhost:3000/callback'],
+      post_logout_redirect_uris: [],
+      cors_origins: [],
+      scope: '',
+      access_token_format: 'jwt',
+      access_token_ttl: null,
+      consent: 'required',
+      web_page: false,
+      session_refresh_tokens: false,
+      created_at: recent(),
+      updated_at: spa.created_at,
+    });
+    expect(spa).not.toHaveProperty('client_secret');
+    expect(full.client_id).not.toBe(spa.client_id);
+  });
+
+  it('refuses invalid clients with a non-zero exit and a clear message, and stores none of them', async () => {
+    const create = (...args: string[]) => cli.fails('client', 'create', ...args);
+    const results = await Promise.all([
+      create('--tenant', 'nope', '--name', 'x'),
+      create('--tenant', 'default', '--name', 'x', '--grant-types', 'authorization_code,magic'),
+      create('--tenant', 'default', '--name', 'x', '--redirect-uri', '/callback'),
+      create('--tenant', 'default', '--name', 'x', '--redirect-uri', 'https://app.example.com/cb#frag'),
+      create('--tenant', 'default', '--name', 'x', '--redirect-uri', 'http://app.example.com/cb'),
+      create('--tenant', 'default', '--name', 'x', '--redirect-uri', 'javascript:alert(1)'),
+      create('--tenant', 'default', '--name', 'x', '--secret-color', 'blue'),
+      create('--name', 'x'),
+      create('--tenant', 'default'),
+      create('--tenant', 'default', '--name', 'x', '--public', '--grant-types', 'client_credentials'),
+      create('--tenant', 'default', '--name', 'x', '--jwks', join(dir, 'missing.json')),
+    ]);
+    expect(results).toEqual([
+      inputError('client create', 'tenant nope does not exist'),
+      inputError('client create', /unknown grant type magic \(known: authorization_code, implicit, refresh_token, client_credentials, password, urn:ietf:params:oauth:grant-type:device_code, urn:ietf:params:oauth:grant-type:token-exchange\)/),
+      inputError('client create', 'redirect URI "/callback" is not an absolute URI'),
+      inputError('client create', /redirect URI https:\/\/app\.example\.com\/cb#frag must not contain a fragment.*/),
+      inputError('client create', /redirect URI http:\/\/app\.example\.com\/cb must use https.*/),
+      inputError('client create', /redirect URI scheme javascript: is not allowed/),
+      usageError('client create', /Unknown option '--secret-color'.*/),
+      usageError('client create', /--tenant is required/),
+      // A missing --name is a usage error as much as a missing --tenant; either exit code is a failure.
+      expect.objectContaining({ code: expect.toSatisfy((c: number) => c === 1 || c === 2), stderr: expect.stringMatching(/^tessera client create: (--)?name is required\n/) }),
+      inputError('client create', 'a public client cannot use the client_credentials grant'),
+      inputError('client create', /cannot read a JSON Web Key Set from .*missing\.json: .*/),
+    ]);
+    const { client_secret: _secret, ...fullView } = full;
+    const listed = await cli.ok('client', 'list', '--tenant', 'default');
+    expect(listed).toEqual({ clients: expect.arrayContaining([fullView, spa]) });
+    expect(listed.clients).toHaveLength(2);
+  });
+
+  it('shows, updates and deletes clients; never shows a secret again; a client stays public or confidential', async () => {
+    const { client_secret: _secret, ...fullView } = full;
+    expect(await cli.ok('client', 'show', '--tenant', 'default', '--', full.client_id)).toEqual(fullView);
+
+    const updated = await cli.ok(
+      'client', 'update', '--tenant', 'default', '--name', 'Renamed', '--grant-types', 'client_credentials',
+      '--scopes', 'read:avatars write:avatars', '--access-token-format', 'jwt', '--redirect-uri', 'https://new.example.com/cb', '--consent', 'required', '--', full.client_id,
+    );
+    expect(updated).toEqual({
+      ...fullView,
+      client_name: 'Renamed',
+      grant_types: ['client_credentials'],
+      response_types: [],
+      redirect_uris: ['https://new.example.com/cb'],
+      scope: 'read:avatars write:avatars',
+      access_token_format: 'jwt',
+      consent: 'required',
+      updated_at: expect.toSatisfy((t: number) => t >= full.created_at),
+    });
+
+    const [toPublic, badRedirect] = await Promise.all([
+      cli.fails('client', 'update', '--tenant', 'default', '--token-endpoint-auth-method', 'none', '--', full.client_id),
+      cli.fails('client', 'update', '--tenant', 'default', '--name', 'Never', '--redirect-uri', 'http://evil.example/cb', '--', full.client_id),
+    ]);
+    expect(toPublic).toEqual(inputError('client update', 'a client cannot change between public and confidential; create a new client'));
+    expect(badRedirect).toEqual(inputError('client update', /redirect URI http:\/\/evil\.example\/cb must use https.*/));
+
+    expect(await cli.ok('client', 'delete', '--tenant', 'default', '--', spa.client_id)).toEqual({ deleted: spa.client_id });
+    // The refused updates left "Renamed" as it was; the SPA is gone.
+    expect(await cli.ok('client', 'list', '--tenant', 'default')).toEqual({ clients: [updated] });
+    expect(await cli.fails('client', 'show', '--tenant', 'default', '--', spa.client_id)).toEqual(inputError('client show', `tenant default has no client ${spa.client_id}`));
+  });
+
+  it('prints human-readable output without --json, with the secret and a warning that it is shown once', async () => {
+    const r = await cli.raw('client', 'create', '--tenant', 'acme', '--name', 'Plain', '--grant-types', 'client_credentials');
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toMatch(/^client_id: [A-Za-z0-9_-]{22}\nclient_secret: [A-Za-z0-9_-]{43}\ntenant: acme\nclient_name: Plain\n/);
+    expect(r.stdout).toContain('\ngrant_types: client_credentials\n');
+    expect(r.stdout).toMatch(/\n\nThe client secret is shown only now: store it safely\.\n$/);
+  });
+
+  it('manages APIs: scopes with descriptions, unique audiences and scope names, show by id or audience, update, delete', async () => {
+    const avatars = await cli.ok(
+      'api', 'create', '--tenant', 'default', '--audience', 'https://api.example.com/', '--name', 'Avatars',
+      '--scope', 'read:avatars=Read your avatars', '--scope', 'write:avatars=Change your avatar = picture', '--scopes', 'read:profile admin:all', '--access-token-ttl', '300',
+    );
+    expect(sortScopes(avatars)).toEqual({
+      id: ID, tenant: 'default', audience: 'https://api.example.com/', name: 'Avatars', access_token_ttl: 300,
+      scopes: [
+        { name: 'admin:all', description: 'admin:all' },
+        { name: 'read:avatars', description: 'Read your avatars' },
+        { name: 'read:profile', description: 'read:profile' },
+        { name: 'write:avatars', description: 'Change your avatar = picture' },
+      ],
+      created_at: recent(), updated_at: avatars.created_at,
+    });
+
+    const [duplicate, takenScope, relative, fragment] = await Promise.all([
+      cli.fails('api', 'create', '--tenant', 'default', '--audience', 'https://api.example.com/', '--scope', 'fresh:scope'),
+      cli.fails('api', 'create', '--tenant', 'default', '--audience', 'https://other.example.com/', '--scope', 'other:read', '--scope', 'read:avatars=Mine now'),
+      cli.fails('api', 'create', '--tenant', 'default', '--audience', 'api.example.com/v2'),
+      cli.fails('api', 'create', '--tenant', 'default', '--audience', 'https://api.example.com/v2#section'),
+    ]);
+    expect(duplicate).toEqual(inputError('api create', /.*https:\/\/api\.example\.com\/.* already exists/));
+    expect(takenScope).toEqual(inputError('api create', /.*read:avatars.* already exists/));
+    expect(relative).toEqual(inputError('api create', /audience "api\.example\.com\/v2" must be an absolute URI without a fragment.*/));
+    expect(fragment).toEqual(inputError('api create', /audience "https:\/\/api\.example\.com\/v2#section" must be an absolute URI without a fragment.*/));
+
+    // Nothing of the refused APIs was stored, not even other:read of the one whose second scope clashed.
+    const [list, byId, byAudience] = await Promise.all([
+      cli.ok('api', 'list', '--tenant', 'default'),
+      cli.ok('api', 'show', '--tenant', 'default', '--', avatars.id),
+      cli.ok('api', 'show', '--tenant', 'default', 'https://api.example.com/'),
+    ]);
+    expect(list.apis.map(sortScopes)).toEqual([sortScopes(avatars)]);
+    expect(sortScopes(byId)).toEqual(sortScopes(avatars));
+    expect(byAudience).toEqual(byId);
+
+    const updated = await cli.ok('api', 'update', '--tenant', 'default', 'https://api.example.com/', '--name', 'Avatars v2', '--scopes', 'read:avatars', '--access-token-ttl', '900');
+    expect(updated).toEqual({
+      ...avatars, name: 'Avatars v2', access_token_ttl: 900, scopes: [{ name: 'read:avatars', description: 'read:avatars' }],
+      updated_at: expect.toSatisfy((t: number) => t >= avatars.created_at),
+    });
+    // write:avatars was released by the update, so another API may now define it.
+    const media = await cli.ok('api', 'create', '--tenant', 'default', '--audience', 'urn:example:media', '--scope', 'write:avatars=Upload avatars');
+    expect(media).toEqual({
+      id: ID, tenant: 'default', audience: 'urn:example:media', name: 'urn:example:media', access_token_ttl: null,
+      scopes: [{ name: 'write:avatars', description: 'Upload avatars' }], created_at: recent(), updated_at: media.created_at,
+    });
+
+    expect(await cli.ok('api', 'delete', '--tenant', 'default', '--', avatars.id)).toEqual({ deleted: avatars.id });
+    expect(await cli.ok('api', 'list', '--tenant', 'default')).toEqual({ apis: [media] });
+  });
+
+  it('lists, rotates and revokes signing keys', async () => {
+    const initial = (await cli.ok('keys', 'list', '--tenant', 'default')).keys;
+    expect(initial).toHaveLength(2);
+    expect(initial).toEqual(expect.arrayContaining([key('ES256', 'access', 'active'), key('RS256', 'id', 'active')]));
+    const accessKid = initial.find((k: any) => k.purpose === 'access').kid;
+    const idKid = initial.find((k: any) => k.purpose === 'id').kid;
+
+    // Revoking the only active access key puts a replacement in its place at once.
+    const revoked = await cli.ok('keys', 'revoke', '--tenant', 'default', '--', accessKid);
+    expect(revoked).toEqual({ revoked: accessKid, replacement: key('ES256', 'access', 'active') });
+    expect(revoked.replacement.kid).not.toBe(accessKid);
+
+    // `--now` is for emergencies: the new key signs at once. (It is rotated in a later second
+    // than the replacement here; the same-second case has its own test below.)
+    await nextSecond();
+    const now = await cli.ok('keys', 'rotate', '--tenant', 'default', '--now', '--purpose', 'access');
+    expect(now).toEqual({ added: [key('ES256', 'access', 'active')] });
+    expect(now.added[0].activates_at).toBe(now.added[0].created_at);
+
+    // Without --now, a rotated key is published at once and signs after the JWKS cache lifetime.
+    const rotated = (await cli.ok('keys', 'rotate', '--tenant', 'default')).added;
+    expect(rotated).toHaveLength(2);
+    expect(rotated).toEqual(expect.arrayContaining([key('ES256', 'access', 'pending'), key('RS256', 'id', 'pending')]));
+    for (const k of rotated) expect(k.activates_at).toBe(k.created_at + 300);
+
+    const [listed, again] = await Promise.all([cli.ok('keys', 'list', '--tenant', 'default'), cli.fails('keys', 'revoke', '--tenant', 'default', '--', accessKid)]);
+    const statuses = Object.fromEntries(listed.keys.map((k: any) => [k.kid, k.status]));
+    expect(statuses).toEqual({
+      [idKid]: 'active',
+      [revoked.replacement.kid]: 'retiring',
+      [now.added[0].kid]: 'active',
+      [rotated[0].kid]: 'pending',
+      [rotated[1].kid]: 'pending',
+    });
+    expect(again).toEqual(inputError('keys revoke', `tenant default has no key ${accessKid}`));
+  });
+
+  it('makes a key rotated in with --now the signing key even in the second the current one activated', async () => {
+    // Keys activate on whole seconds; a tenant created and rotated within one second must still
+    // sign with the newest key, whatever order the database returns keys of equal times in.
+    await nextSecond();
+    await cli.ok('tenant', 'create', 'keys-tie');
+    const first = await cli.ok('keys', 'rotate', '--tenant', 'keys-tie', '--now', '--purpose', 'access');
+    const second = await cli.ok('keys', 'rotate', '--tenant', 'keys-tie', '--now', '--purpose', 'access');
+    expect({ first, second }, 'each --now key must sign at once').toEqual({
+      first: { added: [key('ES256', 'access', 'active')] },
+      second: { added: [key('ES256', 'access', 'active')] },
+    });
+  });
+
+  it('works beside a running server on the same database: its changes hold there within about 2 s', async () => {
+    const server = await startServer(database.url);
+    try {
+      const token = (clientId: string, secret: string, scope: string) =>
+        fetch(`${server.base}/realms/default/protocol/openid-connect/token`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${clientId}:${secret}`).toString('base64')}` },
+          body: new URLSearchParams({ grant_type: 'client_credentials', scope }),
+        }).then(async (r) => ({ status: r.status, body: await r.json() }));
+
+      const svc = await cli.ok('client', 'create', '--tenant', 'default', '--name', 'svc', '--grant-types', 'client_credentials', '--scopes', 'read:avatars');
+      const created = await within(2000, async () => {
+        const r = await token(svc.client_id, svc.client_secret, 'read:avatars');
+        return r.status === 200 ? r : undefined;
+      });
+      expect(created.value).toEqual({ status: 200, body: { access_token: expect.stringMatching(/^ey/), token_type: 'Bearer', expires_in: 3600, scope: 'read:avatars' } });
+
+      // The server now holds the client in its cache; an update must still reach it.
+      await cli.ok('client', 'update', '--tenant', 'default', '--scopes', 'write:avatars', '--', svc.client_id);
+      const updated = await within(2500, async () => {
+        const r = await token(svc.client_id, svc.client_secret, 'write:avatars');
+        return r.status === 200 ? r : undefined;
+      });
+      expect(updated.value, `update seen after ${updated.elapsed} ms`).toEqual({
+        status: 200, body: { access_token: expect.any(String), token_type: 'Bearer', expires_in: 3600, scope: 'write:avatars' },
+      });
+      expect(await token(svc.client_id, svc.client_secret, 'read:avatars')).toEqual({
+        status: 400, body: { error: 'invalid_scope', error_description: 'the client may not request scope read:avatars' },
+      });
+
+      await cli.ok('client', 'delete', '--tenant', 'default', '--', svc.client_id);
+      const deleted = await within(2500, async () => {
+        const r = await token(svc.client_id, svc.client_secret, 'write:avatars');
+        return r.status === 401 ? r : undefined;
+      });
+      expect(deleted.value, `deletion seen after ${deleted.elapsed} ms`).toEqual({
+        status: 401, body: { error: 'invalid_client', error_description: 'client authentication failed' },
+      });
+    } finally {
+      await server.stop();
+    }
+  });
+});
