@@ -6,18 +6,39 @@ export type Values = Record<string, string | boolean | string[] | undefined>;
 
 export class UsageError extends Error {}
 
-export function parse(args: string[], options: Options): { values: Values; positionals: string[] } {
+/**
+ * Parses a command's arguments. `positional` names what the command takes besides options
+ * (e.g. "CLIENT_ID"): a value starting with "-" (ids made before ids began with a letter or
+ * digit) only counts as one after `--`, and the error says so.
+ */
+export function parse(args: string[], options: Options, positional?: string): { values: Values; positionals: string[] } {
+  let parsed;
   try {
-    const { values, positionals } = parseArgs({ args, options: { ...options, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
-    return { values: values as Values, positionals };
+    parsed = parseArgs({ args, options: { ...options, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
   } catch (err) {
-    throw new UsageError((err as Error).message.replace(/^TypeError \[[A-Z_]+\]: /, ''));
+    const e = err as Error & { code?: string };
+    const unknown = e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? /^Unknown option '([^']+)'/.exec(e.message)?.[1] : undefined;
+    if (unknown === undefined) throw new UsageError(e.message.replace(/^TypeError \[[A-Z_]+\]: /, ''));
+    // parseArgs names the first unknown letter of a group ("-H" of "-HVhUB0"); show the whole word.
+    const word = args.slice(0, args.includes('--') ? args.indexOf('--') : undefined).find((a) => a.startsWith(unknown)) ?? unknown;
+    throw new UsageError(`Unknown option '${unknown}'.` + (positional ? ` If ${word} is the ${positional}, put it after --, as in: -- ${word}` : ''));
   }
+  const values = parsed.values as Values;
+  for (const name of Object.keys(options)) {
+    // Node 20's parseArgs has no allowNegative: --no-X is an option of its own.
+    if (name.startsWith('no-') && values[name] === true && values[name.slice(3)] === true) {
+      throw new UsageError(`give --${name.slice(3)} or --${name}, not both`);
+    }
+  }
+  return { values, positionals: parsed.positionals };
 }
 
 export const str = (v: Values, name: string): string | undefined => v[name] as string | undefined;
 export const list = (v: Values, name: string): string[] | undefined => v[name] as string[] | undefined;
 export const flag = (v: Values, name: string): boolean | undefined => v[name] as boolean | undefined;
+
+/** `--X` → true, `--no-X` → false, neither → undefined (both is refused by `parse`). */
+export const toggle = (v: Values, name: string): boolean | undefined => (v[name] === true ? true : v[`no-${name}`] === true ? false : undefined);
 
 export function required(v: Values, name: string): string {
   const s = str(v, name);

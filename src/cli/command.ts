@@ -22,6 +22,8 @@ export interface Command {
   name: string;
   usage: string;
   options: Options;
+  /** What its positional argument is ("CLIENT_ID"), if it takes one; named in usage errors. */
+  positional?: string;
   run(args: { values: Values; positionals: string[]; env: CliEnv }): Promise<CommandResult | 'long-running'>;
 }
 

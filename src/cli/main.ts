@@ -48,7 +48,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     const rest = argv.slice(command.name.split(' ').length);
     const flagOptions = command.name === 'start' ? Object.fromEntries(Object.keys(CONFIG_FLAGS).map((f) => [f, { type: 'string' as const }])) : {};
-    const { values, positionals } = parse(rest, { ...command.options, ...flagOptions });
+    const { values, positionals } = parse(rest, { ...command.options, ...flagOptions }, command.positional);
     if (values.help) {
       console.log(`usage: tessera ${command.usage}`);
       return 0;

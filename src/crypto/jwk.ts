@@ -32,7 +32,7 @@ export function generateSigningKey(alg: SigningAlg): { privateJwk: Record<string
   return { privateJwk: { ...jwk, kid: publicJwk.kid, alg, use: 'sig' }, publicJwk };
 }
 
-/** RFC 7638 thumbprint as `kid`: unique per key and derivable by anyone holding the JWKS. */
+/** RFC 7638 thumbprint: unique per key and derivable by anyone holding the JWKS. */
 function thumbprint(jwk: Record<string, unknown>): string {
   const required =
     jwk.kty === 'EC' ? ['crv', 'kty', 'x', 'y'] : jwk.kty === 'OKP' ? ['crv', 'kty', 'x'] : ['e', 'kty', 'n'];
@@ -40,9 +40,23 @@ function thumbprint(jwk: Record<string, unknown>): string {
   return createHash('sha256').update(canonical).digest('base64url');
 }
 
+/**
+ * `kid` is `{alg}-{RFC 7638 thumbprint}`, e.g. `es256-…`: as unique as the thumbprint, and
+ * starting with a letter, so `tessera keys revoke KID` never mistakes it for an option
+ * (a bare base64url thumbprint may start with "-").
+ */
+export function keyId(jwk: Record<string, unknown>, alg: SigningAlg): string {
+  return `${alg.toLowerCase()}-${thumbprint(jwk)}`;
+}
+
 export function toPublicJwk(jwk: Record<string, unknown>, alg: SigningAlg): PublicJwk {
   const pub = Object.fromEntries(Object.entries(jwk).filter(([k]) => !PRIVATE_MEMBERS.includes(k)));
-  return { ...(pub as object), kid: thumbprint(jwk), alg, use: 'sig' } as PublicJwk;
+  return { ...(pub as object), kid: keyId(jwk, alg), alg, use: 'sig' } as PublicJwk;
+}
+
+/** The private members a JWK carries, if any (RFC 7517 §4, RFC 7518 §6). */
+export function privateMembersOf(jwk: Record<string, unknown>): string[] {
+  return PRIVATE_MEMBERS.filter((m) => Object.hasOwn(jwk, m));
 }
 
 export function privateKeyObject(privateJwk: Record<string, unknown>): KeyObject {

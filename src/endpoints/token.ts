@@ -9,7 +9,7 @@ import { formBody } from '../http/form.js';
 const COMMON = ['grant_type', 'client_id', 'client_secret'];
 
 /** Per grant type, the parameters its handler is given. */
-const VISIBLE = new Map([...grants].map(([type, g]) => [type, [...COMMON, ...g.parameters]]));
+const VISIBLE = new Map([...grants].map(([type, g]) => [type, new Set([...COMMON, ...g.parameters])]));
 
 /**
  * The token endpoint (RFC 6749 §3.2): checks the grant type is supported and allowed for
@@ -28,7 +28,7 @@ export async function tokenEndpoint(ctx: TenantContext, req: FastifyRequest, rep
   if (!client.client.grantTypes.includes(grantType)) {
     throw new OAuthError('unauthorized_client', `the client is not allowed to use the ${grantType} grant`);
   }
-  const own = params.pick(VISIBLE.get(grantType)!);
+  const own = params.only(VISIBLE.get(grantType)!);
   const body = await grant.handle({ ...ctx, client, params: own, request: req });
   // RFC 6749 §5.1: the response carries credentials and must not be cached.
   return reply.header('cache-control', 'no-store').header('pragma', 'no-cache').send(body);

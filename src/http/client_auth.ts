@@ -61,7 +61,8 @@ export async function authenticateClient(ctx: TenantContext, req: FastifyRequest
   const id = basic?.id ?? bodyId;
   const secret = basic?.secret ?? bodySecret;
   if (!id) throw invalidClient(ctx, 'client authentication is required');
-  const client = await ctx.services.cache.client(ctx.tenant.id, id);
+  const { cache } = ctx.services;
+  const client = cache.peekClient(ctx.tenant.id, id) ?? (await cache.client(ctx.tenant.id, id));
 
   if (client && client.secretDigest === null) {
     if (secret !== undefined) throw invalidClient(ctx, 'client authentication failed');

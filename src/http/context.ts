@@ -38,7 +38,7 @@ export async function resolveTenant(
   commaScopes = false,
 ): Promise<TenantContext> {
   const id = fixedTenant ?? (req.params as { tenant?: string }).tenant ?? '';
-  const tenant = await services.cache.tenant(id);
+  const tenant = services.cache.peekTenant(id) ?? (await services.cache.tenant(id));
   if (!tenant) throw new OAuthError('not_found', `tenant ${JSON.stringify(id)} does not exist`);
   return { tenant, issuer: issuerOf(services.config.publicUrl, tenant.id), commaScopes, services };
 }

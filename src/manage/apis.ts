@@ -33,6 +33,36 @@ export function parseScopes(specs: string[]): ApiScope[] {
   return scopes;
 }
 
+/** Scopes in name order (code points), the order every view of an API shows them in. */
+const byName = (scopes: ApiScope[]): ApiScope[] => [...scopes].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+
+/**
+ * Names what `api` would clash with in its tenant: its audience, or a scope name another
+ * API defines (both unique per tenant). Checked before writing for a specific message;
+ * the database's unique constraints still decide a race between two writers.
+ */
+async function checkUnique(deps: ManageDeps, api: Api): Promise<void> {
+  const others = (await deps.storage.apis.list(api.tenantId)).filter((a) => a.id !== api.id);
+  if (others.some((a) => a.audience === api.audience)) {
+    throw new InputError(`tenant ${api.tenantId} already has an API with audience ${api.audience}`, 'conflict');
+  }
+  for (const scope of api.scopes) {
+    const owner = others.find((a) => a.scopes.some((s) => s.name === scope.name));
+    if (owner) throw new InputError(`scope ${scope.name} is already defined by API ${owner.audience} in tenant ${api.tenantId}`, 'conflict');
+  }
+}
+
+/** Writes `api`; if a concurrent writer took its audience or a scope first, says which. */
+async function save(deps: ManageDeps, api: Api, write: (api: Api) => Promise<unknown>): Promise<void> {
+  await checkUnique(deps, api);
+  try {
+    await write(api);
+  } catch (err) {
+    if (err instanceof InputError && err.code === 'conflict') await checkUnique(deps, api);
+    throw err;
+  }
+}
+
 export async function createApi(deps: ManageDeps, tenantId: string, input: ApiInput, maxTtl: number): Promise<Api> {
   await requireTenant(deps, tenantId);
   if (input.audience === undefined) throw new InputError('audience is required');
@@ -41,9 +71,9 @@ export async function createApi(deps: ManageDeps, tenantId: string, input: ApiIn
   const api: Api = {
     tenantId, id: identifier(deps.random), audience, name: input.name?.trim() || audience,
     accessTokenTtl: checkLifetime('access token lifetime', input.accessTokenTtl, maxTtl) ?? null,
-    scopes: parseScopes(input.scopes ?? []), createdAt: now, updatedAt: now,
+    scopes: byName(parseScopes(input.scopes ?? [])), createdAt: now, updatedAt: now,
   };
-  await deps.storage.apis.create(api);
+  await save(deps, api, (a) => deps.storage.apis.create(a));
   return api;
 }
 
@@ -52,7 +82,7 @@ export async function requireApi(deps: ManageDeps, tenantId: string, idOrAudienc
   await requireTenant(deps, tenantId);
   const api = (await deps.storage.apis.get(tenantId, idOrAudience)) ?? (await deps.storage.apis.list(tenantId)).find((a) => a.audience === idOrAudience);
   if (!api) throw new InputError(`tenant ${tenantId} has no API ${idOrAudience}`, 'not_found');
-  return api;
+  return { ...api, scopes: byName(api.scopes) };
 }
 
 export async function updateApi(deps: ManageDeps, tenantId: string, idOrAudience: string, input: ApiInput, maxTtl: number): Promise<Api> {
@@ -62,21 +92,23 @@ export async function updateApi(deps: ManageDeps, tenantId: string, idOrAudience
     audience: input.audience === undefined ? api.audience : checkAudience(input.audience),
     name: input.name === undefined ? api.name : input.name.trim() || api.audience,
     accessTokenTtl: input.accessTokenTtl === undefined ? api.accessTokenTtl : checkLifetime('access token lifetime', input.accessTokenTtl, maxTtl) ?? null,
-    scopes: input.scopes === undefined ? api.scopes : parseScopes(input.scopes),
+    scopes: input.scopes === undefined ? api.scopes : byName(parseScopes(input.scopes)),
     updatedAt: seconds(deps.clock),
   };
-  await deps.storage.apis.update(next);
+  await save(deps, next, (a) => deps.storage.apis.update(a));
   return next;
 }
 
-export async function deleteApi(deps: ManageDeps, tenantId: string, idOrAudience: string): Promise<void> {
+/** Deletes an API found by id or audience; returns it, so the caller can say which one went. */
+export async function deleteApi(deps: ManageDeps, tenantId: string, idOrAudience: string): Promise<Api> {
   const api = await requireApi(deps, tenantId, idOrAudience);
   await deps.storage.apis.delete(tenantId, api.id);
+  return api;
 }
 
 export function apiView(a: Api): Record<string, unknown> {
   return {
     id: a.id, tenant: a.tenantId, audience: a.audience, name: a.name, access_token_ttl: a.accessTokenTtl,
-    scopes: a.scopes, created_at: a.createdAt, updated_at: a.updatedAt,
+    scopes: byName(a.scopes), created_at: a.createdAt, updated_at: a.updatedAt,
   };
 }

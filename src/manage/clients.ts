@@ -1,5 +1,6 @@
 import { seconds } from '../clock.js';
 import { digest } from '../crypto/digest.js';
+import { privateMembersOf } from '../crypto/jwk.js';
 import { identifier, secretValue } from '../crypto/random.js';
 import { InputError } from '../errors.js';
 import type { Client } from '../storage/types.js';
@@ -52,6 +53,24 @@ export function responseTypesFor(grantTypes: string[]): string[] {
   ];
 }
 
+/**
+ * A client's own keys, for verifying what it signs: public keys only. A private member
+ * (RFC 7518 §6.2.2, §6.3.2, §6.4.1, RFC 8037 §2) would be stored and shown by every `show`.
+ */
+function checkPublicJwks(jwks: object): object {
+  const keys = typeof jwks === 'object' && jwks !== null ? (jwks as { keys?: unknown }).keys : undefined;
+  if (!Array.isArray(keys)) throw new InputError('jwks must be a JSON Web Key Set ({"keys": [...]})');
+  keys.forEach((key: unknown, i) => {
+    if (typeof key !== 'object' || key === null || Array.isArray(key)) throw new InputError(`jwks key ${i} must be a JSON object`);
+    const jwk = key as Record<string, unknown>;
+    // RFC 7517 §4.1: kty is REQUIRED.
+    if (typeof jwk.kty !== 'string' || jwk.kty === '') throw new InputError(`jwks key ${i} has no kty`);
+    const secret = privateMembersOf(jwk);
+    if (secret.length) throw new InputError(`jwks must contain public keys only; key ${i} has private member${secret.length > 1 ? 's' : ''} ${secret.join(', ')}`);
+  });
+  return jwks;
+}
+
 /** Applies `input` over `base` and checks the result as a whole. */
 function apply(base: Client, input: ClientInput, maxTtl: number): Client {
   const c: Client = { ...base };
@@ -84,13 +103,16 @@ function apply(base: Client, input: ClientInput, maxTtl: number): Client {
   }
   if (input.webPage !== undefined) c.webPage = input.webPage;
   if (input.sessionRefreshTokens !== undefined) c.sessionRefreshTokens = input.sessionRefreshTokens;
+  // RFC 7591 §2: jwks_uri and jwks MUST NOT both be present, so setting one drops the other.
+  if (input.jwksUri !== undefined && input.jwks !== undefined) throw new InputError('give a jwks URI or a jwks, not both (RFC 7591 §2)');
   if (input.jwksUri !== undefined) {
     if (!/^https:\/\//.test(input.jwksUri)) throw new InputError('jwks URI must be an https URL');
     c.jwksUri = input.jwksUri;
+    c.jwks = null;
   }
   if (input.jwks !== undefined) {
-    if (!Array.isArray((input.jwks as { keys?: unknown }).keys)) throw new InputError('jwks must be a JSON Web Key Set ({"keys": [...]})');
-    c.jwks = input.jwks;
+    c.jwks = checkPublicJwks(input.jwks);
+    c.jwksUri = null;
   }
   if (input.tokenEndpointAuthMethod !== undefined) {
     if (!(AUTH_METHODS as readonly string[]).includes(input.tokenEndpointAuthMethod)) {

@@ -1,16 +1,20 @@
-import { z } from 'zod';
 import type { Clock, Random } from '../clock.js';
 import { seconds } from '../clock.js';
 import { InputError } from '../errors.js';
 import type { Storage } from '../storage/index.js';
 import type { Tenant } from '../storage/types.js';
 import { newKeyRecord } from './keys.js';
-import { checkAudience, parseInput } from './validate.js';
+import { checkAudience } from './validate.js';
 
 export const DEFAULT_TENANT = 'default';
 
 /** Tenant ids appear in URLs (`/realms/{id}`): keep them to unreserved URL characters. */
-const tenantId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'must be 1–64 letters, digits, ".", "_" or "-", starting with a letter or digit');
+const TENANT_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+function checkTenantId(id: string): string {
+  if (!TENANT_ID.test(id)) throw new InputError('tenant id must be 1–64 letters, digits, ".", "_" or "-", starting with a letter or digit');
+  return id;
+}
 
 export interface ManageDeps {
   storage: Storage;
@@ -19,7 +23,7 @@ export interface ManageDeps {
 }
 
 export async function createTenant(deps: ManageDeps, input: { id: string; displayName?: string; defaultAudience?: string }): Promise<Tenant> {
-  const id = parseInput(tenantId, input.id);
+  const id = checkTenantId(input.id);
   const now = seconds(deps.clock);
   const tenant: Tenant = {
     id,

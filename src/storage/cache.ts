@@ -29,6 +29,8 @@ export class ConfigCache {
   private version = -1;
   private checkedAt = -Infinity;
   private checking: Promise<void> | undefined;
+  /** Bumped by clear(): a load that started before it must not refill the cache. */
+  private generation = 0;
   private tenants = new Map<string, Tenant>();
   private clients = new Map<string, Client>();
   private apis = new Map<string, ApiIndex>();
@@ -36,9 +38,12 @@ export class ConfigCache {
 
   constructor(private readonly storage: Storage, private readonly clock: Clock, private readonly options: CacheOptions) {}
 
-  /** Undefined while the cache is fresh, so the hot path awaits nothing. */
-  private fresh(): Promise<void> | undefined {
-    if (this.clock.now() - this.checkedAt < this.options.checkMs) return undefined;
+  private due(): boolean {
+    return this.clock.now() - this.checkedAt >= this.options.checkMs;
+  }
+
+  private async fresh(): Promise<void> {
+    if (!this.due()) return;
     this.checking ??= this.storage.configVersion
       .current()
       .then((v) => {
@@ -47,63 +52,83 @@ export class ConfigCache {
         this.checkedAt = this.clock.now();
       })
       .finally(() => (this.checking = undefined));
-    return this.checking;
+    await this.checking;
+  }
+
+  /** Loads a value, storing it only if no clear() happened meanwhile. */
+  private async load<K, V>(map: Map<K, V>, key: K, fetch: () => Promise<V | undefined>): Promise<V | undefined> {
+    await this.fresh();
+    const hit = map.get(key);
+    if (hit !== undefined) return hit;
+    const generation = this.generation;
+    const value = await fetch();
+    if (value !== undefined && generation === this.generation) map.set(key, value);
+    return value;
   }
 
   clear(): void {
+    this.generation++;
     this.tenants.clear();
     this.clients.clear();
     this.apis.clear();
     this.keys.clear();
   }
 
-  async tenant(id: string): Promise<Tenant | undefined> {
-    const check = this.fresh();
-    if (check) await check;
-    let t = this.tenants.get(id);
-    if (!t && (t = await this.storage.tenants.get(id))) this.tenants.set(id, t);
-    return t;
+  // The peek* methods answer synchronously from memory, or undefined when the value must be
+  // loaded (absent, or the version check is due): the token endpoint's hot path then
+  // never waits on a promise.
+
+  peekTenant(id: string): Tenant | undefined {
+    return this.due() ? undefined : this.tenants.get(id);
   }
 
-  async client(tenantId: string, clientId: string): Promise<Client | undefined> {
-    const check = this.fresh();
-    if (check) await check;
-    const key = `${tenantId}\u0000${clientId}`;
-    let c = this.clients.get(key);
-    if (!c && (c = await this.storage.clients.get(tenantId, clientId))) this.clients.set(key, c);
-    return c;
+  tenant(id: string): Promise<Tenant | undefined> {
+    return this.load(this.tenants, id, () => this.storage.tenants.get(id));
+  }
+
+  peekClient(tenantId: string, clientId: string): Client | undefined {
+    return this.due() ? undefined : this.clients.get(`${tenantId}\u0000${clientId}`);
+  }
+
+  client(tenantId: string, clientId: string): Promise<Client | undefined> {
+    return this.load(this.clients, `${tenantId}\u0000${clientId}`, () => this.storage.clients.get(tenantId, clientId));
+  }
+
+  peekApiIndex(tenantId: string): ApiIndex | undefined {
+    return this.due() ? undefined : this.apis.get(tenantId);
   }
 
   async apiIndex(tenantId: string): Promise<ApiIndex> {
-    const check = this.fresh();
-    if (check) await check;
-    let index = this.apis.get(tenantId);
-    if (!index) {
+    const index = await this.load(this.apis, tenantId, async () => {
       const list = await this.storage.apis.list(tenantId);
-      index = {
+      return {
         list,
         byAudience: new Map(list.map((a) => [a.audience, a])),
         scopeOwner: new Map(list.flatMap((a) => a.scopes.map((s) => [s.name, a] as const))),
       };
-      this.apis.set(tenantId, index);
-    }
-    return index;
+    });
+    return index!;
   }
 
-  /** The tenant's key ring, rebuilt every `checkMs` so scheduled activations take effect. */
+  /** The key ring, rebuilt every `checkMs` so scheduled activations take effect. */
+  peekKeyRing(tenantId: string): KeyRing | undefined {
+    const entry = this.due() ? undefined : this.keys.get(tenantId);
+    return entry && this.clock.now() - entry.builtAt < this.options.checkMs ? entry.ring : undefined;
+  }
+
   async keyRing(tenantId: string): Promise<KeyRing> {
-    const check = this.fresh();
-    if (check) await check;
-    const now = this.clock.now();
-    let entry = this.keys.get(tenantId);
-    if (!entry) {
+    const entry = (await this.load(this.keys, tenantId, async () => {
       const records = await this.storage.keys.list(tenantId);
-      entry = { records, ring: buildKeyRing(records, Math.floor(now / 1000), this.options.keyRetentionSeconds), builtAt: now };
-      this.keys.set(tenantId, entry);
-    } else if (now - entry.builtAt >= this.options.checkMs) {
-      entry.ring = buildKeyRing(entry.records, Math.floor(now / 1000), this.options.keyRetentionSeconds);
-      entry.builtAt = now;
+      return { records, ring: this.build(records), builtAt: this.clock.now() };
+    }))!;
+    if (this.clock.now() - entry.builtAt >= this.options.checkMs) {
+      entry.ring = this.build(entry.records);
+      entry.builtAt = this.clock.now();
     }
     return entry.ring;
+  }
+
+  private build(records: SigningKeyRecord[]): KeyRing {
+    return buildKeyRing(records, Math.floor(this.clock.now() / 1000), this.options.keyRetentionSeconds);
   }
 }

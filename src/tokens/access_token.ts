@@ -28,7 +28,8 @@ export async function issueAccessToken(ctx: TenantContext, req: AccessTokenReque
   const iat = seconds(services.clock);
   const exp = iat + req.ttl;
   if (req.client.accessTokenFormat === 'jwt') {
-    const signer = (await services.cache.keyRing(ctx.tenant.id)).signer('access');
+    const ring = services.cache.peekKeyRing(ctx.tenant.id) ?? (await services.cache.keyRing(ctx.tenant.id));
+    const signer = ring.signer('access');
     if (!signer) throw new OAuthError('server_error', 'the tenant has no active signing key', { detail: ctx.tenant.id });
     // RFC 9068 §2.2: iss, exp, aud, sub, client_id, iat, jti; scope when any (§2.2.3).
     const value = signer.sign({

@@ -33,7 +33,8 @@ export async function resolveTarget(ctx: TenantContext, client: Client, req: Tar
   if (req.audience !== undefined && req.resources.length > 0) {
     throw new OAuthError('invalid_request', 'give either audience or resource, not both');
   }
-  const index = await ctx.services.cache.apiIndex(ctx.tenant.id);
+  const { cache } = ctx.services;
+  const index = cache.peekApiIndex(ctx.tenant.id) ?? (await cache.apiIndex(ctx.tenant.id));
   const named = req.audience !== undefined ? [req.audience] : req.resources;
   let apis: Api[] = [...new Set(named)].map((aud) => {
     const api = index.byAudience.get(aud);

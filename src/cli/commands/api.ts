@@ -38,7 +38,10 @@ export const apiCommands: Command[] = [
     usage: 'api create --tenant T --audience URI [--name N] [--scope NAME[=DESCRIPTION]]... [--scopes "a b"] [--access-token-ttl S]',
     options: API_OPTIONS,
     async run({ values, env }) {
-      const v = apiView(await createApi(await env.deps(), required(values, 'tenant'), input(values), env.config().tokens.maxAccessTokenTtl));
+      const tenant = required(values, 'tenant');
+      required(values, 'audience');
+      const fields = input(values);
+      const v = apiView(await createApi(await env.deps(), tenant, fields, env.config().tokens.maxAccessTokenTtl));
       return { json: v, text: textOf(v) };
     },
   },
@@ -61,8 +64,11 @@ export const apiCommands: Command[] = [
     name: 'api show',
     usage: 'api show --tenant T ID|AUDIENCE',
     options: { tenant: { type: 'string' } },
+    positional: 'API id',
     async run({ values, positionals, env }) {
-      const v = apiView(await requireApi(await env.deps(), required(values, 'tenant'), positional(positionals, 0, 'API id or audience')));
+      const tenant = required(values, 'tenant');
+      const id = positional(positionals, 0, 'API id or audience');
+      const v = apiView(await requireApi(await env.deps(), tenant, id));
       return { json: v, text: textOf(v) };
     },
   },
@@ -70,8 +76,12 @@ export const apiCommands: Command[] = [
     name: 'api update',
     usage: 'api update --tenant T ID|AUDIENCE [--audience URI] [--name N] [--scope NAME[=DESCRIPTION]]... [--scopes "a b"] [--access-token-ttl S]',
     options: API_OPTIONS,
+    positional: 'API id',
     async run({ values, positionals, env }) {
-      const api = await updateApi(await env.deps(), required(values, 'tenant'), positional(positionals, 0, 'API id or audience'), input(values), env.config().tokens.maxAccessTokenTtl);
+      const tenant = required(values, 'tenant');
+      const id = positional(positionals, 0, 'API id or audience');
+      const fields = input(values);
+      const api = await updateApi(await env.deps(), tenant, id, fields, env.config().tokens.maxAccessTokenTtl);
       const v = apiView(api);
       return { json: v, text: textOf(v) };
     },
@@ -80,10 +90,11 @@ export const apiCommands: Command[] = [
     name: 'api delete',
     usage: 'api delete --tenant T ID|AUDIENCE',
     options: { tenant: { type: 'string' } },
+    positional: 'API id',
     async run({ values, positionals, env }) {
-      const id = positional(positionals, 0, 'API id or audience');
-      await deleteApi(await env.deps(), required(values, 'tenant'), id);
-      return { json: { deleted: id }, text: `deleted API ${id}` };
+      const tenant = required(values, 'tenant');
+      const api = await deleteApi(await env.deps(), tenant, positional(positionals, 0, 'API id or audience'));
+      return { json: { deleted: { id: api.id, audience: api.audience } }, text: `deleted API ${api.id} (${api.audience})` };
     },
   },
 ];

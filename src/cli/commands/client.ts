@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { InputError } from '../../errors.js';
 import { requireTenant } from '../../manage/tenants.js';
 import { clientView, createClient, deleteClient, requireClient, updateClient, type ClientInput } from '../../manage/clients.js';
-import { flag, int, list, positional, required, split, str, type Options, type Values } from '../args.js';
+import { flag, int, list, positional, required, split, str, toggle, type Options, type Values } from '../args.js';
 import { describe, table, type Command } from '../command.js';
 
 const CLIENT_OPTIONS: Options = {
@@ -20,7 +20,9 @@ const CLIENT_OPTIONS: Options = {
   jwks: { type: 'string' },
   consent: { type: 'string' },
   'web-page': { type: 'boolean' },
+  'no-web-page': { type: 'boolean' },
   'session-refresh-tokens': { type: 'boolean' },
+  'no-session-refresh-tokens': { type: 'boolean' },
 };
 
 function readJwks(path: string | undefined): object | undefined {
@@ -48,12 +50,12 @@ function input(v: Values): ClientInput {
     jwksUri: str(v, 'jwks-uri'),
     jwks: readJwks(str(v, 'jwks')),
     consent: str(v, 'consent'),
-    webPage: flag(v, 'web-page'),
-    sessionRefreshTokens: flag(v, 'session-refresh-tokens'),
+    webPage: toggle(v, 'web-page'),
+    sessionRefreshTokens: toggle(v, 'session-refresh-tokens'),
   };
 }
 
-const FLAGS = '[--redirect-uri U]... [--grant-types a,b] [--scopes "s1 s2"] [--access-token-format jwt|opaque] [--access-token-ttl S] [--post-logout-redirect-uri U]... [--cors-origin O]... [--token-endpoint-auth-method M] [--jwks-uri U | --jwks FILE] [--consent required|skip] [--web-page] [--session-refresh-tokens]';
+const FLAGS = '[--redirect-uri U]... [--grant-types a,b] [--scopes "s1 s2"] [--access-token-format jwt|opaque] [--access-token-ttl S] [--post-logout-redirect-uri U]... [--cors-origin O]... [--token-endpoint-auth-method M] [--jwks-uri U | --jwks FILE] [--consent required|skip] [--web-page | --no-web-page] [--session-refresh-tokens | --no-session-refresh-tokens]';
 
 export const clientCommands: Command[] = [
   {
@@ -61,7 +63,10 @@ export const clientCommands: Command[] = [
     usage: `client create --tenant T --name N [--public] ${FLAGS}`,
     options: { ...CLIENT_OPTIONS, public: { type: 'boolean' } },
     async run({ values, env }) {
-      const { client, secret } = await createClient(await env.deps(), required(values, 'tenant'), input(values), env.config().tokens.maxAccessTokenTtl);
+      const tenant = required(values, 'tenant');
+      required(values, 'name');
+      const fields = input(values);
+      const { client, secret } = await createClient(await env.deps(), tenant, fields, env.config().tokens.maxAccessTokenTtl);
       const v = clientView(client, secret);
       const note = secret ? '\n\nThe client secret is shown only now: store it safely.' : '';
       return { json: v, text: describe(v) + note };
@@ -82,8 +87,11 @@ export const clientCommands: Command[] = [
     name: 'client show',
     usage: 'client show --tenant T CLIENT_ID',
     options: { tenant: { type: 'string' } },
+    positional: 'CLIENT_ID',
     async run({ values, positionals, env }) {
-      const v = clientView(await requireClient(await env.deps(), required(values, 'tenant'), positional(positionals, 0, 'CLIENT_ID')));
+      const tenant = required(values, 'tenant');
+      const id = positional(positionals, 0, 'CLIENT_ID');
+      const v = clientView(await requireClient(await env.deps(), tenant, id));
       return { json: v, text: describe(v) };
     },
   },
@@ -91,8 +99,12 @@ export const clientCommands: Command[] = [
     name: 'client update',
     usage: `client update --tenant T CLIENT_ID [--name N] ${FLAGS}`,
     options: CLIENT_OPTIONS,
+    positional: 'CLIENT_ID',
     async run({ values, positionals, env }) {
-      const c = await updateClient(await env.deps(), required(values, 'tenant'), positional(positionals, 0, 'CLIENT_ID'), input(values), env.config().tokens.maxAccessTokenTtl);
+      const tenant = required(values, 'tenant');
+      const id = positional(positionals, 0, 'CLIENT_ID');
+      const fields = input(values);
+      const c = await updateClient(await env.deps(), tenant, id, fields, env.config().tokens.maxAccessTokenTtl);
       const v = clientView(c);
       return { json: v, text: describe(v) };
     },
@@ -101,10 +113,12 @@ export const clientCommands: Command[] = [
     name: 'client delete',
     usage: 'client delete --tenant T CLIENT_ID',
     options: { tenant: { type: 'string' } },
+    positional: 'CLIENT_ID',
     async run({ values, positionals, env }) {
+      const tenant = required(values, 'tenant');
       const id = positional(positionals, 0, 'CLIENT_ID');
-      await deleteClient(await env.deps(), required(values, 'tenant'), id);
-      return { json: { deleted: id }, text: `deleted client ${id} and every token issued to it` };
+      await deleteClient(await env.deps(), tenant, id);
+      return { json: { deleted: { client_id: id } }, text: `deleted client ${id} and every token issued to it` };
     },
   },
 ];

@@ -40,6 +40,7 @@ export const keyCommands: Command[] = [
     name: 'keys revoke',
     usage: 'keys revoke --tenant T KID',
     options: { tenant: { type: 'string' } },
+    positional: 'KID',
     async run({ values, positionals, env }) {
       const r = await revokeKey(await env.deps(), required(values, 'tenant'), positional(positionals, 0, 'KID'), policy(env.config()));
       const text = `revoked ${r.revoked}: removed from the JWKS and no longer signing` + (r.replacement ? `\nreplacement ${r.replacement.kid} (${r.replacement.alg}) is signing now` : '');

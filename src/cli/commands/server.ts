@@ -1,5 +1,4 @@
 import { migrateToLatest, openDatabase } from '../../storage/database.js';
-import { startServer } from '../../server.js';
 import type { Command } from '../command.js';
 
 export const serverCommands: Command[] = [
@@ -9,6 +8,9 @@ export const serverCommands: Command[] = [
     // Flags are read by main.ts into the configuration (the same keys as the environment).
     options: {},
     async run({ env }) {
+      // Loaded here, not at the top: every other command needs only storage and manage code,
+      // and the server (fastify, pino, endpoints, grants) costs each CLI run its load time.
+      const { startServer } = await import('../../server.js');
       const server = await startServer(env.config());
       const stop = (signal: string) => {
         server.close().then(

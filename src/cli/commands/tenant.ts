@@ -62,7 +62,7 @@ export const tenantCommands: Command[] = [
     async run({ positionals, env }) {
       const id = positional(positionals, 0, 'tenant ID');
       await deleteTenant(await env.deps(), id);
-      return { json: { deleted: id }, text: `deleted tenant ${id}` };
+      return { json: { deleted: { id } }, text: `deleted tenant ${id} and everything in it` };
     },
   },
 ];
