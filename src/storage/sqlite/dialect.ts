@@ -16,9 +16,6 @@ export function createSqliteDialect(path: string): SqliteDialect {
   // Another process (the CLI, a second server) may hold the write lock: wait, don't fail.
   database.exec('PRAGMA busy_timeout = 10000');
   database.exec('PRAGMA foreign_keys = ON');
-  // Token tables are written at random keys (digests): a larger page cache keeps their
-  // B-tree pages in memory instead of re-reading them on every batch (64 MiB).
-  database.exec('PRAGMA cache_size = -65536');
   return new ImmediateSqliteDialect({ database: withStatementCache(database) as never });
 }
 
