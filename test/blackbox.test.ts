@@ -17,7 +17,7 @@ import { BACKENDS, createTestDatabase, type TestDatabase } from './helpers.js';
 const BIN = fileURLToPath(new URL('../bin/tessera.js', import.meta.url));
 
 const ID = expect.stringMatching(/^[A-Za-z0-9_-]{22}$/);
-const OPAQUE = /^[A-Za-z0-9_-]{43}$/; // 256 bits, base64url
+const OPAQUE = /^[0-9a-f]{12}[A-Za-z0-9_-]{43}$/; // a millisecond time prefix, then 256 bits in base64url
 const nowSeconds = () => Math.floor(Date.now() / 1000);
 const recent = () => expect.toSatisfy((v: unknown) => Number.isInteger(v) && Math.abs((v as number) - nowSeconds()) < 60, 'a time in seconds close to now');
 

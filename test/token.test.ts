@@ -1,9 +1,10 @@
+import { createHash } from 'node:crypto';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApi } from '../src/manage/apis.js';
 import { createClient } from '../src/manage/clients.js';
 import { createTenant } from '../src/manage/tenants.js';
-import { digest } from '../src/crypto/digest.js';
+import { storageKey } from '../src/tokens/opaque.js';
 import { BACKENDS, basic, form, FORM_HEADERS, PUBLIC_URL, startTestApp, type TestApp } from './helpers.js';
 
 const ISSUER = `${PUBLIC_URL}/realms/default`;
@@ -94,11 +95,17 @@ describe.each(BACKENDS)('token endpoint, client_credentials, on %s', (backend) =
   });
 
   it('issues opaque tokens stored only as a digest, with the client lifetime', async () => {
+    const before = Date.now();
     const res = await post(form({ grant_type: 'client_credentials' }), { authorization: basic(opaque.id, opaque.secret) });
-    expect(res.json()).toEqual({ access_token: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/), token_type: 'Bearer', expires_in: 120, scope: 'read:avatars' });
-    const stored = await t.storage.accessTokens.find(digest(res.json().access_token));
+    // A millisecond time prefix (12 hex digits), then 256 random bits.
+    expect(res.json()).toEqual({ access_token: expect.stringMatching(/^[0-9a-f]{12}[A-Za-z0-9_-]{43}$/), token_type: 'Bearer', expires_in: 120, scope: 'read:avatars' });
+    const token: string = res.json().access_token;
+    expect(parseInt(token.slice(0, 12), 16)).toBeGreaterThanOrEqual(before);
+    expect(parseInt(token.slice(0, 12), 16)).toBeLessThanOrEqual(Date.now());
+    const stored = await t.storage.accessTokens.find(storageKey(token));
+    expect(storageKey(token)).toBe(token.slice(0, 12) + createHash('sha256').update(token).digest('base64url'));
     expect(stored).toEqual({
-      digest: digest(res.json().access_token), tenantId: 'default', grantId: `cc.${opaque.id}`, clientId: opaque.id, subject: opaque.id,
+      digest: storageKey(token), tenantId: 'default', grantId: `cc.${opaque.id}`, clientId: opaque.id, subject: opaque.id,
       scope: 'read:avatars', audience: ['https://api.loomai.com/'], issuedAt: expect.any(Number), expiresAt: stored!.issuedAt + 120, revokedAt: null,
     });
     expect(await t.storage.accessTokens.find(res.json().access_token)).toBeUndefined();

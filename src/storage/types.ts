@@ -99,6 +99,7 @@ export interface Artifact {
 
 /** An opaque access token, stored by digest. */
 export interface AccessTokenRecord {
+  /** `storageKey(token)`: the token's time prefix and SHA-256 digest (tokens/opaque.ts). */
   digest: string;
   tenantId: string;
   grantId: string;

@@ -1,9 +1,9 @@
 import { seconds } from '../clock.js';
-import { digest } from '../crypto/digest.js';
-import { identifier, secretValue } from '../crypto/random.js';
+import { identifier } from '../crypto/random.js';
 import { OAuthError } from '../errors.js';
 import type { TenantContext } from '../http/context.js';
 import type { Client } from '../storage/types.js';
+import { newOpaqueValue, storageKey } from './opaque.js';
 
 export interface AccessTokenRequest {
   client: Client;
@@ -21,7 +21,7 @@ const ensuredGrants = new WeakMap<object, Set<string>>();
 /**
  * Mints an access token in the client's format: a JWT per RFC 9068 signed with the
  * tenant's active access key (verifiable by any API without a call back), or an opaque
- * 256-bit value whose digest is stored with its grant before the response is sent.
+ * value (256 random bits) whose digest is stored with its grant before the response is sent.
  */
 export async function issueAccessToken(ctx: TenantContext, req: AccessTokenRequest): Promise<{ value: string; expiresIn: number }> {
   const { services } = ctx;
@@ -44,7 +44,7 @@ export async function issueAccessToken(ctx: TenantContext, req: AccessTokenReque
     });
     return { value, expiresIn: req.ttl };
   }
-  const value = secretValue(services.random);
+  const value = newOpaqueValue(services.clock, services.random);
   let ensured = ensuredGrants.get(services.storage);
   if (!ensured) ensuredGrants.set(services.storage, (ensured = new Set()));
   if (!ensured.has(req.grantId)) {
@@ -55,7 +55,7 @@ export async function issueAccessToken(ctx: TenantContext, req: AccessTokenReque
     ensured.add(req.grantId);
   }
   await services.storage.accessTokens.insert({
-    digest: digest(value), tenantId: ctx.tenant.id, grantId: req.grantId, clientId: req.client.clientId,
+    digest: storageKey(value), tenantId: ctx.tenant.id, grantId: req.grantId, clientId: req.client.clientId,
     subject: req.subject, scope: req.scopes.join(' '), audience: req.audience, issuedAt: iat, expiresAt: exp, revokedAt: null,
   });
   return { value, expiresIn: req.ttl };
