@@ -44,9 +44,8 @@ export function registerRoutes(app: FastifyInstance, services: Services): void {
     app.route({
       method: others,
       url,
-      handler: async (_req, reply) => {
-        reply.header('allow', route.methods.join(', '));
-        throw new OAuthError('method_not_allowed', `use ${route.methods.join(' or ')} for this endpoint`);
+      handler: async () => {
+        throw new OAuthError('method_not_allowed', `use ${route.methods.join(' or ')} for this endpoint`, { headers: { allow: route.methods.join(', ') } });
       },
     });
   };
@@ -67,5 +66,5 @@ export function registerRoutes(app: FastifyInstance, services: Services): void {
     }
   }
   // RFC 8414 §3.1: for an issuer with a path, the well-known segment goes between host and path.
-  serve('/.well-known/oauth-authorization-server/realms/:tenant', ROUTES[1]);
+  serve('/.well-known/oauth-authorization-server/realms/:tenant', ROUTES.find((r) => r.path === '/.well-known/oauth-authorization-server')!);
 }
