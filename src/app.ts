@@ -1,3 +1,4 @@
+import cookie from '@fastify/cookie';
 import formbody from '@fastify/formbody';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
@@ -6,6 +7,7 @@ import type { Config } from './config.js';
 import type { Services } from './http/context.js';
 import { installErrorHandler } from './http/error_handler.js';
 import { registerRoutes } from './http/routes.js';
+import { SignInThrottle } from './http/throttle.js';
 import { ConfigCache } from './storage/cache.js';
 import type { Storage } from './storage/index.js';
 
@@ -44,8 +46,11 @@ export async function buildApp(deps: AppDeps): Promise<{ app: FastifyInstance; s
     clock,
     random: deps.random ?? systemRandom,
     log: app.log,
+    throttle: new SignInThrottle(),
   };
   await app.register(formbody, { bodyLimit: BODY_LIMIT });
+  // Cookies are parsed only where a page asks (http/cookies.ts): the token endpoint has none.
+  await app.register(cookie, { hook: false });
   installErrorHandler(app);
   registerRoutes(app, services);
   return { app, services };

@@ -14,6 +14,13 @@ export type OAuthErrorCode =
   | 'invalid_target'
   | 'access_denied'
   | 'unsupported_response_type'
+  | 'invalid_token'
+  | 'insufficient_scope'
+  | 'login_required'
+  | 'consent_required'
+  | 'interaction_required'
+  | 'request_not_supported'
+  | 'request_uri_not_supported'
   | 'server_error'
   | 'temporarily_unavailable'
   | 'not_found'
@@ -29,6 +36,13 @@ const DEFAULT_STATUS: Record<OAuthErrorCode, number> = {
   invalid_target: 400,
   access_denied: 403,
   unsupported_response_type: 400,
+  invalid_token: 401,
+  insufficient_scope: 403,
+  login_required: 400,
+  consent_required: 400,
+  interaction_required: 400,
+  request_not_supported: 400,
+  request_uri_not_supported: 400,
   server_error: 500,
   temporarily_unavailable: 503,
   not_found: 404,

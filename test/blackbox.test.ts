@@ -4,57 +4,17 @@
  * plain fetch (DESIGN.md §1 "Client libraries that must work unchanged", URL layout, aliases).
  * Needs the compiled dist/ (`npm test` builds it first).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from 'jose';
 import * as oauth from 'oauth4webapi';
 import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BACKENDS, createTestDatabase, type TestDatabase } from './helpers.js';
-
-const BIN = fileURLToPath(new URL('../bin/tessera.js', import.meta.url));
+import { BACKENDS } from './helpers.js';
+import { startServer, within, type TesseraServer } from './support/server.js';
 
 const ID = expect.stringMatching(/^[A-Za-z0-9_-]{22}$/);
 const OPAQUE = /^[0-9a-f]{12}[A-Za-z0-9_-]{43}$/; // a millisecond time prefix, then 256 bits in base64url
 const nowSeconds = () => Math.floor(Date.now() / 1000);
 const recent = () => expect.toSatisfy((v: unknown) => Number.isInteger(v) && Math.abs((v as number) - nowSeconds()) < 60, 'a time in seconds close to now');
-
-function run(env: NodeJS.ProcessEnv, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Repeats `attempt` until it returns a value or `ms` have passed. */
-async function within<T>(ms: number, attempt: () => Promise<T | undefined>): Promise<T | undefined> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await attempt();
-    if (value !== undefined || Date.now() > deadline) return value;
-    await sleep(100);
-  }
-}
 
 interface Created {
   client_id: string;
@@ -62,36 +22,12 @@ interface Created {
 }
 
 describe.each(BACKENDS)('black box on %s', (backend) => {
-  let database: TestDatabase;
-  let server: ChildProcess | undefined;
-  let serverOutput = '';
+  let server: TesseraServer | undefined;
   let base: string;
   let issuer: string;
-  let cliEnv: NodeJS.ProcessEnv;
   let svc: Created;
   let opaque: Created;
-  const killServer = () => server?.kill('SIGKILL');
-
-  /** Runs a CLI command with --json and returns its object. */
-  async function cli(...args: string[]): Promise<any> {
-    const r = await run(cliEnv, [...args, '--json']);
-    expect(r, `tessera ${args.join(' ')}`).toEqual({ code: 0, stdout: expect.stringMatching(/^\{.*\}\n$/), stderr: '' });
-    return JSON.parse(r.stdout);
-  }
-
-  async function stopServer(): Promise<number | null> {
-    process.off('exit', killServer);
-    const child = server;
-    if (!child) return null;
-    if (child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise<void>((r) => child.once('exit', () => r()));
-      child.kill('SIGTERM');
-      const timer = setTimeout(killServer, 5000);
-      await exited;
-      clearTimeout(timer);
-    }
-    return child.exitCode;
-  }
+  const cli = (...args: string[]) => server!.cli(...args);
 
   const tokenRequest = (path: string, id: string, secret: string, params: Record<string, string>) =>
     fetch(`${base}${path}`, {
@@ -101,41 +37,22 @@ describe.each(BACKENDS)('black box on %s', (backend) => {
     });
 
   beforeAll(async () => {
-    if (!existsSync(fileURLToPath(new URL('../dist/cli/main.js', import.meta.url)))) {
-      throw new Error('dist/ is missing: run `npm run build` (npm test builds before it runs vitest)');
-    }
-    database = await createTestDatabase(backend);
-    const port = await freePort();
-    base = `http://127.0.0.1:${port}`;
-    issuer = `${base}/realms/default`;
-    cliEnv = { PATH: process.env.PATH, DATABASE_URL: database.url, TESSERA_PUBLIC_URL: base };
-    server = spawn(process.execPath, [BIN, 'start'], {
-      env: { PATH: process.env.PATH, PORT: String(port), HOST: '127.0.0.1', TESSERA_PUBLIC_URL: base, DATABASE_URL: database.url, LOG_LEVEL: 'warn' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    process.once('exit', killServer);
-    server.stdout!.setEncoding('utf8').on('data', (d: string) => (serverOutput += d));
-    server.stderr!.setEncoding('utf8').on('data', (d: string) => (serverOutput += d));
+    server = await startServer({ backend, publicUrl: (port) => `http://127.0.0.1:${port}` });
+    base = server.baseUrl;
+    issuer = server.issuer;
     try {
-      const up = await within(20_000, async () => {
-        if (server!.exitCode !== null) throw new Error(`the server exited with ${server!.exitCode}: ${serverOutput}`);
-        const r = await fetch(`${issuer}/.well-known/openid-configuration`).catch(() => undefined);
-        return r?.status === 200 ? true : undefined;
-      });
-      if (!up) throw new Error(`the server did not answer within 20 s: ${serverOutput}`);
       [svc, opaque] = await Promise.all([
         cli('client', 'create', '--tenant', 'default', '--name', 'svc', '--grant-types', 'client_credentials', '--scopes', 'read:avatars write:avatars'),
         cli('client', 'create', '--tenant', 'default', '--name', 'opaque', '--grant-types', 'client_credentials', '--scopes', 'read:avatars', '--access-token-format', 'opaque'),
       ]);
     } catch (err) {
-      await stopServer();
+      await server.stop();
       throw err;
     }
   });
 
   afterAll(async () => {
-    await stopServer();
-    await database?.drop();
+    await server?.stop();
   });
 
   /** Verifies an access token as an API would (RFC 9068), with the tenant's published keys. */
@@ -319,9 +236,9 @@ describe.each(BACKENDS)('black box on %s', (backend) => {
   });
 
   it('stops gracefully on SIGTERM with exit code 0, having logged no error', async () => {
-    expect(await stopServer()).toBe(0);
+    expect(await server!.stop()).toBe(0);
     // pino writes JSON lines; level 50 and above are errors.
-    const errors = serverOutput.split('\n').filter((line) => /"level":\s*(50|60)/.test(line));
+    const errors = server!.output().split('\n').filter((line) => /"level":\s*(50|60)/.test(line));
     expect(errors).toEqual([]);
   });
 });

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { verifyPassword } from '../src/crypto/password.js';
 import { openStorage } from '../src/storage/index.js';
 import { BACKENDS, createTestDatabase, type TestDatabase } from './helpers.js';
 
@@ -30,9 +31,13 @@ interface Run {
   stderr: string;
 }
 
-function spawnCli(env: NodeJS.ProcessEnv, args: string[]): Promise<Run> {
+/** Standard input holds `stdin` (nothing if not given), then ends. */
+function spawnCli(env: NodeJS.ProcessEnv, args: string[], stdin = ''): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    // A command that never reads its input may exit first; the write then fails harmlessly.
+    child.stdin.on('error', () => {});
+    child.stdin.end(stdin);
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
@@ -42,10 +47,10 @@ function spawnCli(env: NodeJS.ProcessEnv, args: string[]): Promise<Run> {
   });
 }
 
-/** The CLI bound to one database. */
-function cliFor(databaseUrl: string) {
+/** The CLI bound to one database; with `stdin`, every run gets it on standard input. */
+function cliFor(databaseUrl: string, stdin?: string) {
   const env = { PATH: process.env.PATH, DATABASE_URL: databaseUrl, TESSERA_PUBLIC_URL: PUBLIC_URL };
-  const raw = (...args: string[]) => spawnCli(env, args);
+  const raw = (...args: string[]) => spawnCli(env, args, stdin);
   // Generated ids are base64url and may begin with "-": they go after "--", and --json before it.
   const withJson = (args: string[]) => (args.includes('--') ? [...args.slice(0, args.indexOf('--')), '--json', ...args.slice(args.indexOf('--'))] : [...args, '--json']);
   return {
@@ -422,6 +427,81 @@ describe.each(BACKENDS)('tessera CLI on %s', (backend) => {
     // Deleting by audience answers which API went: its id as well as its audience.
     expect(await cli.ok('api', 'delete', '--tenant', 'default', 'https://api.example.com/')).toEqual({ deleted: { id: avatars.id, audience: 'https://api.example.com/' } });
     expect(await cli.ok('api', 'list', '--tenant', 'default')).toEqual({ apis: [keepOwn] });
+  });
+
+  it('manages users: the password only from stdin, show by id or username, update, delete; never a hash', async () => {
+    // The README's smoke check, word for word.
+    const smoke = await cliFor(database.url, 'Sm0ke-pass-123\n').ok(
+      'user', 'create', '--tenant', 'default', '--username', 'smoke', '--password-stdin', '--email', 'smoke@example.test',
+    );
+    expect(smoke).toEqual({
+      id: ID, tenant: 'default', username: 'smoke', email: 'smoke@example.test', email_verified: false, name: null, disabled: false,
+      created_at: recent(), updated_at: smoke.created_at,
+    });
+    const alice = await cliFor(database.url, 'wonderland-42\r\n').ok(
+      'user', 'create', '--tenant', 'default', '--username', 'Alice', '--password-stdin', '--email', 'alice@example.test', '--email-verified', '--name', 'Alice Liddell',
+    );
+    expect(alice).toMatchObject({ username: 'Alice', email_verified: true, name: 'Alice Liddell' });
+
+    const [list, byName, byId] = await Promise.all([
+      cli.ok('user', 'list', '--tenant', 'default'),
+      cli.ok('user', 'show', '--tenant', 'default', 'ALICE'),
+      cli.ok('user', 'show', '--tenant', 'default', '--', smoke.id),
+    ]);
+    expect(list).toEqual({ users: [alice, smoke] });
+    expect(byName).toEqual(alice);
+    expect(byId).toEqual(smoke);
+
+    const updated = await cliFor(database.url, 'through-the-looking-glass\n').ok(
+      'user', 'update', '--tenant', 'default', 'alice', '--username', 'alice.l', '--email', 'alice@new.example', '--password-stdin', '--disabled',
+    );
+    expect(updated).toEqual({ ...alice, username: 'alice.l', email: 'alice@new.example', email_verified: false, disabled: true, updated_at: expect.toSatisfy((t: number) => t >= alice.created_at) });
+    expect(await cli.ok('user', 'update', '--tenant', 'default', 'alice.l', '--enabled', '--email-verified')).toMatchObject({ disabled: false, email_verified: true });
+
+    // What was stored is an argon2id hash of the line given, without its line ending.
+    const storage = await openStorage(database.url);
+    try {
+      expect(await verifyPassword((await storage.users.get('default', smoke.id))!.passwordHash, 'Sm0ke-pass-123')).toBe(true);
+      expect(await verifyPassword((await storage.users.get('default', alice.id))!.passwordHash, 'through-the-looking-glass')).toBe(true);
+    } finally {
+      await storage.close();
+    }
+
+    expect(await cli.ok('user', 'delete', '--tenant', 'default', 'SMOKE')).toEqual({ deleted: { id: smoke.id, username: 'smoke' } });
+    expect(await cli.fails('user', 'show', '--tenant', 'default', 'smoke')).toEqual(inputError('user show', 'tenant default has no user smoke'));
+    const human = await cli.raw('user', 'show', '--tenant', 'default', 'alice.l');
+    expect(human).toEqual({ code: 0, stderr: '', stdout: expect.stringMatching(/^id: \S+\ntenant: default\nusername: alice\.l\nemail: alice@new\.example\nemail_verified: true\nname: Alice Liddell\ndisabled: false\n/) });
+    expect(human.stdout + list.users.map((u: object) => JSON.stringify(u)).join('')).not.toMatch(/argon2|hash/);
+  });
+
+  it('refuses bad users and passwords with a clear message, and stores none of them', async () => {
+    const withStdin = (stdin: string, ...args: string[]) => cliFor(database.url, stdin).fails(...args);
+    const create = ['user', 'create', '--tenant', 'default'];
+    const results = await Promise.all([
+      withStdin('short\n', ...create, '--username', 'carol', '--password-stdin'),
+      withStdin('carol-lewis\n', ...create, '--username', 'Carol-Lewis', '--password-stdin'),
+      withStdin('\n', ...create, '--username', 'carol', '--password-stdin'),
+      withStdin('two\nlines\n', ...create, '--username', 'carol', '--password-stdin'),
+      withStdin('long-enough-1\n', ...create, '--username', 'ALICE.L', '--password-stdin'),
+      withStdin('long-enough-1\n', ...create, '--username', 'carol', '--password-stdin', '--email', 'carol@'),
+      withStdin('long-enough-1\n', ...create, '--username', 'two words', '--password-stdin'),
+      cli.fails(...create, '--username', 'carol', '--password', 'on-the-command-line'),
+      cli.fails(...create, '--username', 'carol'),
+      cli.fails('user', 'update', '--tenant', 'default', 'alice.l', '--disabled', '--enabled'),
+    ]);
+    expect(results).toEqual([
+      inputError('user create', 'password must be at least 8 characters long'),
+      inputError('user create', 'password must not be the same as the username'),
+      inputError('user create', '--password-stdin: standard input held no password'),
+      inputError('user create', '--password-stdin: the password must be a single line'),
+      inputError('user create', 'tenant default already has a user named ALICE.L (usernames are case-insensitive)'),
+      inputError('user create', 'email "carol@" is not a valid email address'),
+      inputError('user create', 'username must not contain spaces or control characters'),
+      usageError('user create', /Unknown option '--password'.*/),
+      usageError('user create', /--password-stdin is required \(the password is read from standard input, never from the command line\)/),
+      usageError('user update', /give --disabled or --enabled, not both/),
+    ]);
+    expect((await cli.ok('user', 'list', '--tenant', 'default')).users.map((u: any) => u.username)).toEqual(['alice.l']);
   });
 
   it('lists, rotates and revokes signing keys', async () => {

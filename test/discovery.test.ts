@@ -16,15 +16,26 @@ describe.each(BACKENDS)('discovery and JWKS on %s', (backend) => {
 
   const expectedMetadata = (issuer: string, scopes: string[]) => ({
     issuer,
+    authorization_endpoint: `${issuer}/protocol/openid-connect/auth`,
     token_endpoint: `${issuer}/protocol/openid-connect/token`,
+    userinfo_endpoint: `${issuer}/protocol/openid-connect/userinfo`,
     jwks_uri: `${issuer}/protocol/openid-connect/certs`,
-    grant_types_supported: ['client_credentials'],
-    response_types_supported: [],
-    token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+    grant_types_supported: ['authorization_code', 'client_credentials', 'implicit'],
+    response_types_supported: ['code', 'token', 'id_token', 'id_token token', 'code id_token', 'code token', 'code id_token token'],
+    response_modes_supported: ['query', 'fragment', 'form_post', 'web_page'],
+    code_challenge_methods_supported: ['S256'],
+    token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
     scopes_supported: ['openid', 'profile', 'email', 'offline_access', ...scopes],
     subject_types_supported: ['public'],
-    claims_supported: ['iss', 'sub', 'aud', 'exp', 'iat', 'jti', 'client_id', 'scope'],
+    id_token_signing_alg_values_supported: ['RS256'],
+    prompt_values_supported: ['none', 'login', 'consent'],
+    claims_supported: ['iss', 'sub', 'aud', 'exp', 'iat', 'auth_time', 'nonce', 'azp', 'sid', 'at_hash', 'c_hash', 'preferred_username', 'name', 'email', 'email_verified', 'updated_at'],
+    claims_parameter_supported: false,
+    request_parameter_supported: false,
+    request_uri_parameter_supported: false,
+    authorization_response_iss_parameter_supported: true,
   });
+
 
   it('serves OpenID and RFC 8414 metadata under the issuer, listing the tenant API scopes', async () => {
     for (const path of ['/.well-known/openid-configuration', '/.well-known/oauth-authorization-server']) {

@@ -10,9 +10,10 @@ import { clientCommands } from './commands/client.js';
 import { keyCommands } from './commands/keys.js';
 import { serverCommands } from './commands/server.js';
 import { tenantCommands } from './commands/tenant.js';
+import { userCommands } from './commands/user.js';
 
 /** Every command, by the words that name it. */
-const COMMANDS: Command[] = [...serverCommands, ...tenantCommands, ...clientCommands, ...apiCommands, ...keyCommands];
+const COMMANDS: Command[] = [...serverCommands, ...tenantCommands, ...clientCommands, ...apiCommands, ...userCommands, ...keyCommands];
 
 /** `tessera start` flags: the environment's keys in kebab case (DESIGN.md §1 Configuration). */
 const CONFIG_FLAGS: Record<string, keyof ConfigInput> = {

@@ -11,19 +11,31 @@ const OIDC_SCOPES = ['openid', 'profile', 'email', 'offline_access'];
  */
 export async function discoveryEndpoint(ctx: TenantContext, _req: FastifyRequest, reply: FastifyReply) {
   const apis = await ctx.services.cache.apiIndex(ctx.tenant.id);
+  const ring = await ctx.services.cache.keyRing(ctx.tenant.id);
+  const idAlgs = [ring.signer('id')?.alg ?? 'RS256'];
   const scopes = [...new Set([...OIDC_SCOPES, ...apis.list.flatMap((a) => a.scopes.map((s) => s.name))])];
   return reply
     .header('cache-control', 'public, max-age=300')
     .header('access-control-allow-origin', '*')
     .send({
       issuer: ctx.issuer,
+      authorization_endpoint: endpointUrl(ctx.issuer, 'auth'),
       token_endpoint: endpointUrl(ctx.issuer, 'token'),
+      userinfo_endpoint: endpointUrl(ctx.issuer, 'userinfo'),
       jwks_uri: endpointUrl(ctx.issuer, 'certs'),
-      grant_types_supported: [...grants.keys()],
-      response_types_supported: [],
-      token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+      grant_types_supported: [...grants.keys(), 'implicit'],
+      response_types_supported: ['code', 'token', 'id_token', 'id_token token', 'code id_token', 'code token', 'code id_token token'],
+      response_modes_supported: ['query', 'fragment', 'form_post', 'web_page'],
+      code_challenge_methods_supported: ['S256'],
+      token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
       scopes_supported: scopes,
       subject_types_supported: ['public'],
-      claims_supported: ['iss', 'sub', 'aud', 'exp', 'iat', 'jti', 'client_id', 'scope'],
+      id_token_signing_alg_values_supported: idAlgs,
+      prompt_values_supported: ['none', 'login', 'consent'],
+      claims_supported: ['iss', 'sub', 'aud', 'exp', 'iat', 'auth_time', 'nonce', 'azp', 'sid', 'at_hash', 'c_hash', 'preferred_username', 'name', 'email', 'email_verified', 'updated_at'],
+      claims_parameter_supported: false,
+      request_parameter_supported: false,
+      request_uri_parameter_supported: false,
+      authorization_response_iss_parameter_supported: true,
     });
 }

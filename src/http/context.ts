@@ -5,6 +5,7 @@ import { OAuthError } from '../errors.js';
 import type { ConfigCache } from '../storage/cache.js';
 import type { Storage } from '../storage/index.js';
 import type { Tenant } from '../storage/types.js';
+import type { SignInThrottle } from './throttle.js';
 
 /** What every endpoint may use; built once per process. */
 export interface Services {
@@ -14,6 +15,8 @@ export interface Services {
   clock: Clock;
   random: Random;
   log: FastifyBaseLogger;
+  /** Failed sign-ins per account and per IP, with growing delays. */
+  throttle: SignInThrottle;
 }
 
 /** The tenant a request addresses, resolved from the route, and the route's options. */

@@ -1,7 +1,10 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from 'fastify';
 import { discoveryEndpoint } from '../endpoints/discovery.js';
 import { jwksEndpoint } from '../endpoints/jwks.js';
+import { authorizeEndpoint, sendErrorPage } from '../endpoints/authorize.js';
+import { authenticateEndpoint, consentEndpoint } from '../endpoints/login_actions.js';
 import { tokenEndpoint } from '../endpoints/token.js';
+import { userinfoEndpoint } from '../endpoints/userinfo.js';
 import { OAuthError } from '../errors.js';
 import { DEFAULT_TENANT } from '../manage/tenants.js';
 import { issuerOf, resolveTenant, type Services, type TenantContext } from './context.js';
@@ -17,6 +20,10 @@ interface Route {
   defaultAliases?: string[];
   /** Metadata documents: an alias answers 308 to the canonical URL (one issuer per tenant). */
   metadata?: boolean;
+  /** Pages for people: errors (an unknown tenant too) are HTML pages, not JSON. */
+  browser?: boolean;
+  /** CORS with credentials for the web origins registered on the tenant's clients. */
+  cors?: boolean;
 }
 
 /**
@@ -26,11 +33,33 @@ interface Route {
 export const ROUTES: Route[] = [
   { methods: ['GET'], path: '/.well-known/openid-configuration', handler: discoveryEndpoint, metadata: true, defaultAliases: ['/.well-known/openid-configuration'] },
   { methods: ['GET'], path: '/.well-known/oauth-authorization-server', handler: discoveryEndpoint, metadata: true, defaultAliases: ['/.well-known/oauth-authorization-server'] },
-  { methods: ['POST'], path: '/protocol/openid-connect/token', handler: tokenEndpoint, defaultAliases: ['/oauth/token', '/oauth2/token'] },
+  { methods: ['GET', 'POST'], path: '/protocol/openid-connect/auth', handler: authorizeEndpoint, browser: true, defaultAliases: ['/authorize', '/oauth2/authorize'] },
+  { methods: ['POST'], path: '/protocol/openid-connect/token', handler: tokenEndpoint, cors: true, defaultAliases: ['/oauth/token', '/oauth2/token'] },
   { methods: ['GET'], path: '/protocol/openid-connect/certs', handler: jwksEndpoint, defaultAliases: ['/.well-known/jwks.json'] },
+  { methods: ['GET', 'POST'], path: '/protocol/openid-connect/userinfo', handler: userinfoEndpoint, cors: true, defaultAliases: ['/userinfo'] },
+  { methods: ['POST'], path: '/login-actions/authenticate', handler: authenticateEndpoint, browser: true },
+  { methods: ['POST'], path: '/login-actions/consent', handler: consentEndpoint, browser: true },
 ];
 
 const ALL_METHODS: HTTPMethods[] = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH'];
+
+/**
+ * CORS for browser apps (SECURITY-CHECKLIST 48): only an origin registered on one of the
+ * tenant's clients (`--cors-origin`) is answered, with credentials; any other gets no CORS
+ * headers at all. Returns whether the origin was allowed.
+ */
+async function allowCors(ctx: TenantContext, req: FastifyRequest, reply: FastifyReply): Promise<boolean> {
+  const origin = req.headers.origin;
+  // No Origin, no CORS work: server-to-server token requests stay on the fast path.
+  if (!origin) return false;
+  reply.header('vary', 'Origin');
+  if (!(await ctx.services.cache.corsOrigins(ctx.tenant.id)).has(origin)) return false;
+  reply
+    .header('access-control-allow-origin', origin)
+    .header('access-control-allow-credentials', 'true')
+    .header('access-control-expose-headers', 'WWW-Authenticate, DPoP-Nonce');
+  return true;
+}
 
 export function registerRoutes(app: FastifyInstance, services: Services): void {
   const serve = (url: string, route: Route, fixedTenant?: string) => {
@@ -38,8 +67,30 @@ export function registerRoutes(app: FastifyInstance, services: Services): void {
     app.route({
       method: route.methods,
       url,
-      handler: async (req, reply) => route.handler(await resolveTenant(services, req, fixedTenant, commaScopes), req, reply),
+      handler: async (req, reply) => {
+        let ctx;
+        try {
+          ctx = await resolveTenant(services, req, fixedTenant, commaScopes);
+        } catch (err) {
+          if (route.browser && err instanceof OAuthError) return sendErrorPage(reply, err);
+          throw err;
+        }
+        if (route.cors && req.headers.origin) await allowCors(ctx, req, reply);
+        return route.handler(ctx, req, reply);
+      },
     });
+    if (route.cors) {
+      app.options(url, async (req, reply) => {
+        const ctx = await resolveTenant(services, req, fixedTenant, commaScopes);
+        if (await allowCors(ctx, req, reply)) {
+          reply
+            .header('access-control-allow-methods', route.methods.join(', '))
+            .header('access-control-allow-headers', 'authorization, content-type, dpop')
+            .header('access-control-max-age', '600');
+        }
+        return reply.code(204).send();
+      });
+    }
     const others = ALL_METHODS.filter((m) => !route.methods.includes(m) && !(m === 'HEAD' && route.methods.includes('GET')));
     app.route({
       method: others,

@@ -34,6 +34,7 @@ export class ConfigCache {
   private tenants = new Map<string, Tenant>();
   private clients = new Map<string, Client>();
   private apis = new Map<string, ApiIndex>();
+  private origins = new Map<string, Set<string>>();
   private keys = new Map<string, { records: SigningKeyRecord[]; ring: KeyRing; builtAt: number }>();
 
   constructor(private readonly storage: Storage, private readonly clock: Clock, private readonly options: CacheOptions) {}
@@ -71,6 +72,7 @@ export class ConfigCache {
     this.tenants.clear();
     this.clients.clear();
     this.apis.clear();
+    this.origins.clear();
     this.keys.clear();
   }
 
@@ -108,6 +110,12 @@ export class ConfigCache {
       };
     });
     return index!;
+  }
+
+  /** Every web origin registered on the tenant's clients (for CORS). */
+  async corsOrigins(tenantId: string): Promise<Set<string>> {
+    const origins = await this.load(this.origins, tenantId, async () => new Set((await this.storage.clients.list(tenantId)).flatMap((c) => c.corsOrigins)));
+    return origins!;
   }
 
   /** The key ring, rebuilt every `checkMs` so scheduled activations take effect. */

@@ -7,6 +7,9 @@ import { keyStore } from './sql/keys.js';
 import { grantStore } from './sql/grants.js';
 import { artifactStore } from './sql/artifacts.js';
 import { accessTokenStore } from './sql/access_tokens.js';
+import { userStore } from './sql/users.js';
+import { sessionStore } from './sql/sessions.js';
+import { consentStore } from './sql/consents.js';
 
 export type { Storage } from './stores.js';
 
@@ -29,6 +32,9 @@ export async function openStorage(url: string, options: { migrate?: boolean } = 
     grants: grantStore(k),
     artifacts: artifactStore(k),
     accessTokens: accessTokenStore(k),
+    users: userStore(k),
+    sessions: sessionStore(k),
+    consents: consentStore(k),
     configVersion: {
       async current() {
         const r = await k.selectFrom('meta').select('value').where('key', '=', 'config_version').executeTakeFirstOrThrow();
@@ -54,6 +60,8 @@ export async function openStorage(url: string, options: { migrate?: boolean } = 
             trx.deleteFrom('access_tokens').where('expires_at', '<=', now).executeTakeFirst(),
             trx.deleteFrom('revoked_jtis').where('expires_at', '<=', now).executeTakeFirst(),
             trx.deleteFrom('grants').where('expires_at', '<=', now).executeTakeFirst(),
+            // Past its absolute expiry a session can never be used again, revoked or not.
+            trx.deleteFrom('sessions').where('expires_at', '<=', now).executeTakeFirst(),
           ]);
           return counts.reduce((n, r) => n + Number(r.numDeletedRows), 0);
         });

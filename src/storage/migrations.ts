@@ -143,6 +143,63 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '0002_users_sessions_consents': {
+    async up(db: Kysely<any>) {
+      // Case-insensitive uniqueness through a column the store fills (username_lower), not
+      // lower() or a collation: SQLite's lower() folds ASCII only and PostgreSQL's depends on
+      // the database locale, so the two backends would disagree on what is a duplicate.
+      await db.schema
+        .createTable('users')
+        .addColumn('tenant_id', 'text', (c) => c.notNull().references('tenants.id').onDelete('cascade'))
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('username', 'text', (c) => c.notNull())
+        .addColumn('username_lower', 'text', (c) => c.notNull())
+        .addColumn('email', 'text')
+        .addColumn('email_verified', 'integer', (c) => c.notNull())
+        .addColumn('name', 'text')
+        .addColumn('password_hash', 'text')
+        .addColumn('disabled', 'integer', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('users_username').on('users').columns(['tenant_id', 'username_lower']).unique().execute();
+
+      await db.schema
+        .createTable('sessions')
+        .addColumn('key', 'text', (c) => c.primaryKey())
+        .addColumn('id', 'text', (c) => c.notNull().unique())
+        .addColumn('tenant_id', 'text', (c) => c.notNull())
+        .addColumn('user_id', 'text', (c) => c.notNull().references('users.id').onDelete('cascade'))
+        .addColumn('auth_time', 'bigint', (c) => c.notNull())
+        .addColumn('amr', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('idle_expires_at', 'bigint', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .addColumn('revoked_at', 'bigint')
+        .execute();
+      // user_id first: the cascade from users finds sessions by user_id alone (an index led by
+      // tenant_id would not serve it), and user ids are unique across tenants anyway.
+      await db.schema.createIndex('sessions_user').on('sessions').columns(['user_id', 'tenant_id']).execute();
+      await db.schema.createIndex('sessions_expiry').on('sessions').column('expires_at').execute();
+
+      await db.schema
+        .createTable('consents')
+        .addColumn('tenant_id', 'text', (c) => c.notNull())
+        .addColumn('user_id', 'text', (c) => c.notNull().references('users.id').onDelete('cascade'))
+        .addColumn('client_id', 'text', (c) => c.notNull().references('clients.id').onDelete('cascade'))
+        .addColumn('scopes', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('consents_pk', ['tenant_id', 'user_id', 'client_id'])
+        .execute();
+      // A cascading delete finds the child rows by the foreign key alone: without an index
+      // on it, deleting one user or client scans the whole table (on both backends).
+      await db.schema.createIndex('consents_user').on('consents').column('user_id').execute();
+      await db.schema.createIndex('consents_client').on('consents').column('client_id').execute();
+      // Deleting a user deletes their grants (UserStore.delete).
+      await db.schema.createIndex('grants_subject').on('grants').columns(['tenant_id', 'subject']).execute();
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

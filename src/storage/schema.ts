@@ -100,6 +100,41 @@ export interface Database {
     jti: string;
     expires_at: number;
   };
+  users: {
+    tenant_id: string;
+    id: string;
+    username: string;
+    /** The uniqueness key, computed by the store (sql/users.ts `usernameKey`), never by SQL. */
+    username_lower: string;
+    email: string | null;
+    email_verified: number;
+    name: string | null;
+    password_hash: string | null;
+    disabled: number;
+    created_at: number;
+    updated_at: number;
+  };
+  sessions: {
+    key: string;
+    id: string;
+    tenant_id: string;
+    user_id: string;
+    auth_time: number;
+    amr: string;
+    created_at: number;
+    idle_expires_at: number;
+    expires_at: number;
+    revoked_at: number | null;
+  };
+  consents: {
+    tenant_id: string;
+    user_id: string;
+    client_id: string;
+    /** Space-joined, sorted. */
+    scopes: string;
+    created_at: number;
+    updated_at: number;
+  };
 }
 
 export type Seq = Generated<number>;

@@ -1,5 +1,5 @@
 import type {
-  AccessTokenRecord, Api, ApiScope, Artifact, ArtifactKind, Client, Grant, SigningKeyRecord, Tenant,
+  AccessTokenRecord, Api, ApiScope, Artifact, ArtifactKind, Client, Consent, Grant, Session, SigningKeyRecord, Tenant, User,
 } from './types.js';
 
 /**
@@ -78,6 +78,47 @@ export interface AccessTokenStore {
   find(digest: string): Promise<AccessTokenRecord | undefined>;
 }
 
+export interface UserStore {
+  get(tenantId: string, id: string): Promise<User | undefined>;
+  /** Case-insensitive match on the username within the tenant. */
+  findByUsername(tenantId: string, username: string): Promise<User | undefined>;
+  list(tenantId: string): Promise<User[]>;
+  /** Atomic; a conflict if the tenant has a user with that username (case-insensitively). */
+  create(user: User): Promise<void>;
+  /** Atomic; replaces every field but the ids; a conflict on a taken username; false if absent. */
+  update(user: User): Promise<boolean>;
+  /** Atomic: the user with their sessions, consents and grants (and what was issued under them). */
+  delete(tenantId: string, id: string): Promise<boolean>;
+}
+
+export interface SessionStore {
+  /** A conflict if the key or id exists; the idle expiry is capped at the absolute one. */
+  create(session: Session): Promise<void>;
+  /** The session, whether or not it has expired or been revoked (callers check). */
+  get(key: string): Promise<Session | undefined>;
+  /**
+   * Atomic: extends the idle expiry of an unrevoked session, never past its absolute expiry
+   * and never backwards (of racing touches the later expiry stays). A revoked session is
+   * left as it is. It does not check `now`: callers touch only a session they found live.
+   */
+  touch(key: string, idleExpiresAt: number): Promise<void>;
+  /** Marks it revoked; false if absent or already revoked. */
+  revoke(key: string, now: number): Promise<boolean>;
+  /** Atomic: revokes every unrevoked session of the user (expired ones too); returns how many were live. */
+  revokeAllForUser(tenantId: string, userId: string, now: number): Promise<number>;
+}
+
+export interface ConsentStore {
+  get(tenantId: string, userId: string, clientId: string): Promise<Consent | undefined>;
+  /**
+   * Atomic upsert: the remembered scopes become the union of the old and the new, sorted.
+   * Concurrent calls, across processes and on both backends, all count: none is lost.
+   */
+  remember(tenantId: string, userId: string, clientId: string, scopes: string[], now: number): Promise<void>;
+  /** Forgets the consent; false if there was none. */
+  revoke(tenantId: string, userId: string, clientId: string): Promise<boolean>;
+}
+
 /** A counter bumped in the same transaction as every change to tenants, clients, APIs and keys. */
 export interface ConfigVersion {
   current(): Promise<number>;
@@ -85,7 +126,7 @@ export interface ConfigVersion {
 
 /** Removes rows that can no longer matter. */
 export interface Cleanup {
-  /** Expired artifacts, expired access tokens, revocations of expired JWTs; returns rows removed. */
+  /** Expired artifacts, access tokens, JWT revocations and grants, sessions past their absolute expiry; returns rows removed. */
   expired(now: number): Promise<number>;
 }
 
@@ -97,6 +138,9 @@ export interface Storage {
   grants: GrantStore;
   artifacts: ArtifactStore;
   accessTokens: AccessTokenStore;
+  users: UserStore;
+  sessions: SessionStore;
+  consents: ConsentStore;
   configVersion: ConfigVersion;
   cleanup: Cleanup;
   close(): Promise<void>;

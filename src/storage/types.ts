@@ -82,7 +82,7 @@ export interface Grant {
   revokedAt: number | null;
 }
 
-export type ArtifactKind = 'authorization_code' | 'refresh_token' | 'device_code' | 'par_request' | 'dpop_jti';
+export type ArtifactKind = 'authorization_code' | 'refresh_token' | 'device_code' | 'par_request' | 'dpop_jti' | 'interaction';
 
 /** A single-use value, stored by the digest of its value. */
 export interface Artifact {
@@ -110,4 +110,51 @@ export interface AccessTokenRecord {
   issuedAt: number;
   expiresAt: number;
   revokedAt: number | null;
+}
+
+/** A person who signs in to a tenant. */
+export interface User {
+  tenantId: string;
+  id: string;
+  /** Unique per tenant, compared case-insensitively (stored as given). */
+  username: string;
+  email: string | null;
+  emailVerified: boolean;
+  /** Display name (OIDC `name`); given/family names come with profile editing. */
+  name: string | null;
+  /** argon2id PHC string; null for a user who cannot sign in with a password. */
+  passwordHash: string | null;
+  disabled: boolean;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** A browser sign-in at one tenant, found by the storage key of its cookie value. */
+export interface Session {
+  /** `storageKey(cookie value)` (tokens/opaque.ts): the cookie value itself is never stored. */
+  key: string;
+  /** Public, stable id: the OIDC `sid` claim and `session_state` input. */
+  id: string;
+  tenantId: string;
+  userId: string;
+  /** When the user last authenticated (OIDC `auth_time`), seconds. */
+  authTime: number;
+  /** Authentication methods (RFC 8176): `pwd`, later `otp`, `hwk`… */
+  amr: string[];
+  createdAt: number;
+  /** Idle timeout: extended on use. */
+  idleExpiresAt: number;
+  /** Absolute lifetime: never extended. */
+  expiresAt: number;
+  revokedAt: number | null;
+}
+
+/** Scopes a user has approved for a client (remembered consent). */
+export interface Consent {
+  tenantId: string;
+  userId: string;
+  clientId: string;
+  scopes: string[];
+  createdAt: number;
+  updatedAt: number;
 }

@@ -3,7 +3,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newKeyRecord } from '../../src/manage/keys.js';
 import { openStorage, type Storage } from '../../src/storage/index.js';
-import type { Api, Artifact, Client, Tenant } from '../../src/storage/types.js';
+import type { Api, Artifact, Client, Session, Tenant, User } from '../../src/storage/types.js';
 import { BACKENDS, createTestDatabase, type TestDatabase } from '../helpers.js';
 
 const run = promisify(execFile);
@@ -170,5 +170,187 @@ describe.each(BACKENDS)('storage contract on %s', (backend) => {
     expect(await s.apis.list('t1')).toEqual([]);
     expect((await s.apis.list('t2')).map((a) => a.id)).toEqual(['a4']);
     expect(await s.tenants.delete('t1')).toBe(false);
+  });
+});
+
+const user = (tenantId: string, id: string, username: string): User => ({
+  tenantId, id, username, email: `${id}@example.test`, emailVerified: false, name: null,
+  passwordHash: '$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaA', disabled: false, createdAt: T0, updatedAt: T0,
+});
+
+const session = (key: string, userId: string, over: Partial<Session> = {}): Session => ({
+  key, id: `sid-${key}`, tenantId: 't1', userId, authTime: T0, amr: ['pwd'], createdAt: T0,
+  idleExpiresAt: T0 + 1800, expiresAt: T0 + 36_000, revokedAt: null, ...over,
+});
+
+describe.each(BACKENDS)('user, session and consent storage contract on %s', (backend) => {
+  let db: TestDatabase;
+  let s: Storage;
+
+  beforeAll(async () => {
+    db = await createTestDatabase(backend);
+    s = await openStorage(db.url);
+    await s.tenants.create(tenant('t1'), []);
+    await s.tenants.create(tenant('t2'), []);
+    await s.clients.create(client('t1', 'c1'));
+    await s.clients.create(client('t1', 'c2'));
+  });
+  afterAll(async () => {
+    await s?.close();
+    await db?.drop();
+  });
+
+  it('finds users by id and by username case-insensitively, within their tenant only', async () => {
+    await s.users.create(user('t1', 'u1', 'Alice'));
+    await s.users.create(user('t1', 'u2', 'bob'));
+    // "É" composed (U+00C9) here, decomposed (E + U+0301) in the lookup below.
+    await s.users.create(user('t1', 'u3', '\u00c9lodie'));
+    expect(await s.users.get('t1', 'u1')).toEqual(user('t1', 'u1', 'Alice'));
+    expect(await s.users.get('t2', 'u1')).toBeUndefined();
+    expect(await s.users.findByUsername('t1', 'aLICE')).toEqual(user('t1', 'u1', 'Alice'));
+    expect((await s.users.findByUsername('t1', 'e\u0301lodie'))?.id).toBe('u3');
+    expect(await s.users.findByUsername('t2', 'alice')).toBeUndefined();
+    expect(await s.users.findByUsername('t1', 'alic')).toBeUndefined();
+    expect((await s.users.list('t1')).map((u) => u.username)).toEqual(['Alice', 'bob', '\u00c9lodie']);
+  });
+
+  it('refuses a username taken in the tenant in any case, and allows it in another tenant', async () => {
+    await expect(s.users.create(user('t1', 'u9', 'ALICE'))).rejects.toThrow('user ALICE already exists');
+    await expect(s.users.create(user('t1', 'u9', 'E\u0301LODIE'))).rejects.toThrow('already exists');
+    expect(await s.users.get('t1', 'u9')).toBeUndefined();
+    await s.users.create(user('t2', 'u4', 'alice'));
+    expect((await s.users.findByUsername('t2', 'Alice'))?.id).toBe('u4');
+  });
+
+  it('updates every field but the ids; refuses a taken username; false for an absent user', async () => {
+    const changed: User = { ...user('t1', 'u2', 'Bobby'), email: null, emailVerified: true, name: 'Bob B.', passwordHash: null, disabled: true, updatedAt: T0 + 5 };
+    expect(await s.users.update(changed)).toBe(true);
+    expect(await s.users.get('t1', 'u2')).toEqual(changed);
+    expect(await s.users.findByUsername('t1', 'bob')).toBeUndefined();
+    expect((await s.users.findByUsername('t1', 'bobby'))?.id).toBe('u2');
+    // A change of case only is no conflict with itself.
+    expect(await s.users.update({ ...changed, username: 'BOBBY' })).toBe(true);
+    await expect(s.users.update({ ...changed, username: 'alice' })).rejects.toThrow('user alice already exists');
+    expect((await s.users.get('t1', 'u2'))?.username).toBe('BOBBY');
+    expect(await s.users.update(user('t2', 'u2', 'x'))).toBe(false);
+  });
+
+  it('keeps sessions by key; caps the idle expiry at the absolute one; refuses a duplicate key', async () => {
+    await s.sessions.create(session('k1', 'u1'));
+    expect(await s.sessions.get('k1')).toEqual(session('k1', 'u1'));
+    expect(await s.sessions.get('nope')).toBeUndefined();
+    await expect(s.sessions.create(session('k1', 'u1', { id: 'other' }))).rejects.toThrow('already exists');
+    await s.sessions.create(session('k-short', 'u1', { idleExpiresAt: T0 + 99_999 }));
+    expect((await s.sessions.get('k-short'))?.idleExpiresAt).toBe(T0 + 36_000);
+  });
+
+  it('touch extends the idle expiry, never past the absolute expiry, never backwards, never of a revoked session', async () => {
+    await s.sessions.touch('k1', T0 + 3600);
+    expect((await s.sessions.get('k1'))?.idleExpiresAt).toBe(T0 + 3600);
+    await s.sessions.touch('k1', T0 + 2000);
+    expect((await s.sessions.get('k1'))?.idleExpiresAt).toBe(T0 + 3600);
+    await s.sessions.touch('k1', T0 + 50_000);
+    expect((await s.sessions.get('k1'))?.idleExpiresAt).toBe(T0 + 36_000);
+    await s.sessions.create(session('k2', 'u1'));
+    expect(await s.sessions.revoke('k2', T0 + 10)).toBe(true);
+    expect(await s.sessions.revoke('k2', T0 + 11)).toBe(false);
+    expect(await s.sessions.revoke('absent', T0 + 11)).toBe(false);
+    await s.sessions.touch('k2', T0 + 3600);
+    expect(await s.sessions.get('k2')).toEqual(session('k2', 'u1', { revokedAt: T0 + 10 }));
+    await s.sessions.touch('absent', T0 + 3600);
+  });
+
+  it('revokeAllForUser revokes every unrevoked session of that user alone and counts the live ones', async () => {
+    await s.sessions.create(session('k3', 'u1'));
+    await s.sessions.create(session('k-idle', 'u1', { idleExpiresAt: T0 + 60 }));
+    await s.sessions.create(session('k-bob', 'u2'));
+    // Live at T0+100: k1, k-short, k3; k-idle is past its idle expiry; k2 was revoked before.
+    expect(await s.sessions.revokeAllForUser('t1', 'u1', T0 + 100)).toBe(3);
+    for (const key of ['k1', 'k-short', 'k3', 'k-idle']) expect((await s.sessions.get(key))?.revokedAt, key).toBe(T0 + 100);
+    expect((await s.sessions.get('k2'))?.revokedAt).toBe(T0 + 10);
+    expect((await s.sessions.get('k-bob'))?.revokedAt).toBeNull();
+    expect(await s.sessions.revokeAllForUser('t2', 'u2', T0 + 100)).toBe(0);
+    expect(await s.sessions.revokeAllForUser('t1', 'u1', T0 + 101)).toBe(0);
+  });
+
+  it('remembers consent as the sorted union of every scope approved, per user and client', async () => {
+    expect(await s.consents.get('t1', 'u1', 'c1')).toBeUndefined();
+    await s.consents.remember('t1', 'u1', 'c1', ['read:avatars', 'openid'], T0);
+    await s.consents.remember('t1', 'u1', 'c1', ['profile', 'openid'], T0 + 5);
+    expect(await s.consents.get('t1', 'u1', 'c1')).toEqual({
+      tenantId: 't1', userId: 'u1', clientId: 'c1', scopes: ['openid', 'profile', 'read:avatars'], createdAt: T0, updatedAt: T0 + 5,
+    });
+    await s.consents.remember('t1', 'u1', 'c2', [], T0);
+    expect((await s.consents.get('t1', 'u1', 'c2'))?.scopes).toEqual([]);
+    expect(await s.consents.get('t1', 'u2', 'c1')).toBeUndefined();
+    expect(await s.consents.revoke('t1', 'u1', 'c2')).toBe(true);
+    expect(await s.consents.revoke('t1', 'u1', 'c2')).toBe(false);
+    expect(await s.consents.get('t1', 'u1', 'c2')).toBeUndefined();
+  });
+
+  it('loses no scope when 30 remember() calls race on one consent', async () => {
+    const scopes = Array.from({ length: 30 }, (_, i) => `s${String(i).padStart(2, '0')}`);
+    await Promise.all(scopes.map((scope, i) => s.consents.remember('t1', 'u2', 'c1', [scope, 'openid'], T0 + i)));
+    expect((await s.consents.get('t1', 'u2', 'c1'))?.scopes).toEqual(['openid', ...scopes]);
+  });
+
+  it('loses no scope when two processes remember different scopes on one consent at once', async () => {
+    const script = `
+      const { openStorage } = await import(${JSON.stringify(new URL('../../dist/storage/index.js', import.meta.url).href)});
+      const s = await openStorage(process.argv[1], { migrate: false });
+      await Promise.all(Array.from({ length: 10 }, (_, i) => s.consents.remember('t1', 'u2', 'c2', [process.argv[2] + i], ${T0})));
+      await s.close();`;
+    await Promise.all(['a', 'b'].map((prefix) => run(process.execPath, ['--input-type=module', '-e', script, db.url, prefix])));
+    const expected = ['a', 'b'].flatMap((p) => Array.from({ length: 10 }, (_, i) => `${p}${i}`)).sort();
+    expect((await s.consents.get('t1', 'u2', 'c2'))?.scopes).toEqual(expected);
+  });
+
+  it('cleanup removes sessions past their absolute expiry, revoked or not, and keeps the others', async () => {
+    await s.sessions.create(session('k-old', 'u2', { expiresAt: T0 + 200, idleExpiresAt: T0 + 200 }));
+    await s.sessions.create(session('k-old-revoked', 'u2', { expiresAt: T0 + 200, idleExpiresAt: T0 + 100, revokedAt: T0 + 1 }));
+    expect(await s.cleanup.expired(T0 + 200)).toBe(2);
+    expect(await s.sessions.get('k-old')).toBeUndefined();
+    expect(await s.sessions.get('k-old-revoked')).toBeUndefined();
+    expect(await s.sessions.get('k-bob')).toBeDefined();
+  });
+
+  it('deleting a user removes their sessions, consents and grants with what was issued under them, and nobody else\'s', async () => {
+    const grant = (id: string, subject: string | null) => ({ id, tenantId: 't1', clientId: 'c1', subject, scope: 's', createdAt: T0, expiresAt: null, revokedAt: null });
+    await s.grants.ensure(grant('g-u1', 'u1'));
+    await s.grants.ensure(grant('g-u2', 'u2'));
+    await s.grants.ensure(grant('g-client', null));
+    await s.accessTokens.insert({ digest: 'at-u1', tenantId: 't1', grantId: 'g-u1', clientId: 'c1', subject: 'u1', scope: 's', audience: [], issuedAt: T0, expiresAt: T0 + 600, revokedAt: null });
+    await s.artifacts.create(artifact('rt-u1', 'g-u1'));
+    await s.sessions.create(session('k-u1', 'u1'));
+
+    expect(await s.users.delete('t2', 'u1')).toBe(false);
+    expect(await s.users.get('t1', 'u1')).toBeDefined();
+    expect(await s.users.delete('t1', 'u1')).toBe(true);
+    expect(await s.users.get('t1', 'u1')).toBeUndefined();
+    expect(await s.users.findByUsername('t1', 'alice')).toBeUndefined();
+    for (const key of ['k1', 'k3', 'k-u1']) expect(await s.sessions.get(key), key).toBeUndefined();
+    expect(await s.consents.get('t1', 'u1', 'c1')).toBeUndefined();
+    expect(await s.grants.get('g-u1')).toBeUndefined();
+    expect(await s.accessTokens.find('at-u1')).toBeUndefined();
+    expect(await s.artifacts.find('authorization_code', 'rt-u1')).toBeUndefined();
+    // Another user's rows, and a grant with no user, stay.
+    expect(await s.grants.get('g-u2')).toBeDefined();
+    expect(await s.grants.get('g-client')).toBeDefined();
+    expect(await s.sessions.get('k-bob')).toBeDefined();
+    expect(await s.consents.get('t1', 'u2', 'c1')).toBeDefined();
+    expect(await s.users.delete('t1', 'u1')).toBe(false);
+    // The username is free again.
+    await s.users.create(user('t1', 'u5', 'alice'));
+  });
+
+  it('deleting a client removes the consents given to it; deleting a tenant removes its users and their sessions', async () => {
+    expect(await s.clients.delete('t1', 'c1')).toBe(true);
+    expect(await s.consents.get('t1', 'u2', 'c1')).toBeUndefined();
+    expect(await s.consents.get('t1', 'u2', 'c2')).toBeDefined();
+    expect(await s.tenants.delete('t1')).toBe(true);
+    expect(await s.users.list('t1')).toEqual([]);
+    expect(await s.sessions.get('k-bob')).toBeUndefined();
+    expect(await s.consents.get('t1', 'u2', 'c2')).toBeUndefined();
+    expect((await s.users.list('t2')).map((u) => u.id)).toEqual(['u4']);
   });
 });

@@ -1,0 +1,62 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { OAuthError } from '../errors.js';
+import { sendAuthorizationError } from '../http/authorization_redirect.js';
+import type { TenantContext } from '../http/context.js';
+import { FormParams, formBody } from '../http/form.js';
+import { startInteraction } from '../http/interaction.js';
+import { currentSession } from '../http/session.js';
+import { authorizationTarget } from '../tokens/authorization_response.js';
+import { errorBody } from '../ui/pages.js';
+import { sendPage } from '../ui/respond.js';
+import { proceed, renderLogin, responseTarget, sessionIsFresh } from './authorize_flow.js';
+import { errorResponseMode, resolveClientAndRedirect, validateRequest } from './authorize_request.js';
+
+/** An error the user sees on Tessera's page, because there is no safe place to redirect to. */
+export function sendErrorPage(reply: FastifyReply, err: OAuthError, status = err.status) {
+  return sendPage(reply, { status, title: 'Sign-in error', body: () => errorBody({ title: 'We could not start the sign-in', message: err.description }) });
+}
+
+/**
+ * The authorization endpoint (RFC 6749 §3.1, OIDC Core §3.1.2), GET or POST. It validates
+ * client_id and redirect_uri first — failures render a page, never a redirect
+ * (SECURITY-CHECKLIST 6) — then everything else, whose errors go back to the client.
+ */
+export async function authorizeEndpoint(ctx: TenantContext, req: FastifyRequest, reply: FastifyReply) {
+  // RFC 6749 §3.1: GET must be supported, POST may be; unknown parameters are ignored (§3.1).
+  const params = req.method === 'POST' ? formBody(req) : new FormParams((req.query ?? {}) as Record<string, string | string[]>);
+  let client, redirect;
+  try {
+    ({ client, ...redirect } = await resolveClientAndRedirect(ctx, params));
+  } catch (err) {
+    if (err instanceof OAuthError) return sendErrorPage(reply, err);
+    throw err;
+  }
+  const fallback = { redirectUri: redirect.redirectUri, responseMode: errorResponseMode(params), state: safeState(params), clientName: client.name, afterPost: false };
+  let request;
+  try {
+    request = validateRequest(ctx, client, redirect, params);
+    await authorizationTarget(ctx, client, request);
+  } catch (err) {
+    if (!(err instanceof OAuthError)) throw err;
+    // A flow disabled for the client: Keycloak answers with a 400 page, not a redirect.
+    if (err.error === 'unauthorized_client' && err.description.startsWith('Client is not allowed')) return sendErrorPage(reply, err, 400);
+    return sendAuthorizationError(ctx, reply, fallback, err);
+  }
+
+  const signedIn = await currentSession(ctx, req);
+  if (!signedIn || !sessionIsFresh(ctx, request, signedIn.session)) {
+    if (request.prompt.includes('none')) {
+      return sendAuthorizationError(ctx, reply, responseTarget(request, client, false), new OAuthError('login_required', 'the user is not signed in'));
+    }
+    return renderLogin(ctx, reply, client, await startInteraction(ctx, req, reply, request));
+  }
+  return proceed(ctx, req, reply, client, request, signedIn, undefined);
+}
+
+function safeState(params: FormParams): string | undefined {
+  try {
+    return params.get('state');
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,79 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { seconds } from '../clock.js';
+import { verifyDummy, verifyPassword } from '../crypto/password.js';
+import { OAuthError } from '../errors.js';
+import { sendAuthorizationError } from '../http/authorization_redirect.js';
+import type { TenantContext } from '../http/context.js';
+import { formBody } from '../http/form.js';
+import { loadInteraction, completeInteraction } from '../http/interaction.js';
+import { currentSession, startSession } from '../http/session.js';
+import { sendErrorPage } from './authorize.js';
+import { proceed, renderLogin, responseTarget } from './authorize_flow.js';
+
+const INVALID = 'Invalid username or password.';
+
+async function interactionAndClient(ctx: TenantContext, req: FastifyRequest) {
+  const params = formBody(req);
+  const interaction = await loadInteraction(ctx, req, params);
+  const client = await ctx.services.cache.client(ctx.tenant.id, interaction.request.clientId);
+  if (!client) throw new OAuthError('invalid_request', 'the client of this sign-in no longer exists');
+  return { params, interaction, client };
+}
+
+/**
+ * The login form's POST. Unknown users cost the same argon2 time as known ones and get the
+ * same answer (SECURITY-CHECKLIST 56); failures are throttled per account and per IP with
+ * growing delays, never a lockout the attacker controls.
+ */
+export async function authenticateEndpoint(ctx: TenantContext, req: FastifyRequest, reply: FastifyReply) {
+  let flow;
+  try {
+    flow = await interactionAndClient(ctx, req);
+  } catch (err) {
+    if (err instanceof OAuthError && err.status < 500) return sendErrorPage(reply, err);
+    throw err;
+  }
+  const { params, interaction, client } = flow;
+  const username = params.get('username')?.trim() ?? '';
+  const password = params.get('password') ?? '';
+  const { throttle, clock, storage } = ctx.services;
+  const now = seconds(clock);
+  const account = { tenant: ctx.tenant.id, username };
+  const verdict = await throttle.check(account, req.ip, now);
+  if (!verdict.allowed) {
+    reply.header('retry-after', String(verdict.retryAfter));
+    return renderLogin(ctx, reply, client, interaction, { status: 429, username, error: `Too many failed attempts. Try again in ${verdict.retryAfter} seconds.` });
+  }
+  const user = username ? await storage.users.findByUsername(ctx.tenant.id, username) : undefined;
+  const ok = user ? await verifyPassword(user.passwordHash, password) : await verifyDummy(password);
+  if (!user || !ok) {
+    await throttle.fail(account, req.ip, now);
+    return renderLogin(ctx, reply, client, interaction, { status: 401, username, error: INVALID });
+  }
+  await throttle.succeed(account, req.ip, now);
+  if (user.disabled) return renderLogin(ctx, reply, client, interaction, { status: 403, username, error: 'This account is disabled. Contact the administrator.' });
+  const session = await startSession(ctx, req, reply, user, ['pwd']);
+  return proceed(ctx, req, reply, client, interaction.request, { session, user }, interaction);
+}
+
+/** The consent form's POST: `decision=allow` or `decision=deny` (DESIGN.md §1). */
+export async function consentEndpoint(ctx: TenantContext, req: FastifyRequest, reply: FastifyReply) {
+  let flow;
+  try {
+    flow = await interactionAndClient(ctx, req);
+  } catch (err) {
+    if (err instanceof OAuthError && err.status < 500) return sendErrorPage(reply, err);
+    throw err;
+  }
+  const { params, interaction, client } = flow;
+  const signedIn = await currentSession(ctx, req);
+  if (!signedIn) return sendErrorPage(reply, new OAuthError('login_required', 'your session has ended; return to the application and sign in again'));
+  const decision = params.get('decision');
+  if (decision === 'deny') {
+    await completeInteraction(ctx, interaction);
+    return sendAuthorizationError(ctx, reply, responseTarget(interaction.request, client, true), new OAuthError('access_denied', 'the user denied the request'));
+  }
+  if (decision !== 'allow') return sendErrorPage(reply, new OAuthError('invalid_request', 'choose Allow or Deny'));
+  await ctx.services.storage.consents.remember(ctx.tenant.id, signedIn.user.id, client.clientId, interaction.request.scopes, seconds(ctx.services.clock));
+  return proceed(ctx, req, reply, client, interaction.request, signedIn, interaction, true);
+}

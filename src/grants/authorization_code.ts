@@ -1,0 +1,77 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { seconds } from '../clock.js';
+import { OAuthError } from '../errors.js';
+import { issueAccessToken } from '../tokens/access_token.js';
+import type { CodeData } from '../tokens/authorization_response.js';
+import { issueIdToken } from '../tokens/id_token.js';
+import { storageKey } from '../tokens/opaque.js';
+import type { GrantHandler } from './types.js';
+
+const invalid = (description: string) => new OAuthError('invalid_grant', description);
+
+/** RFC 7636 §4.6: BASE64URL(SHA256(code_verifier)) must equal the stored challenge. */
+function verifierMatches(verifier: string, challenge: string): boolean {
+  const computed = Buffer.from(createHash('sha256').update(verifier, 'ascii').digest('base64url'));
+  const expected = Buffer.from(challenge);
+  return computed.length === expected.length && timingSafeEqual(computed, expected);
+}
+
+/**
+ * RFC 6749 §4.1.3: exchanges an authorization code. The code is consumed atomically; a
+ * second use fails and revokes its grant — every token issued from it (RFC 6749 §4.1.2,
+ * SECURITY-CHECKLIST 14).
+ */
+export const authorizationCode: GrantHandler = {
+  grantType: 'authorization_code',
+  parameters: ['code', 'redirect_uri', 'code_verifier'],
+  async handle(ctx) {
+    const { client } = ctx.client;
+    const code = ctx.params.get('code');
+    if (!code) throw new OAuthError('invalid_request', 'code is missing');
+    const { storage, clock } = ctx.services;
+    const now = seconds(clock);
+    const reused = async (grantId: string | null): Promise<never> => {
+      if (grantId) await storage.grants.revoke(grantId, now);
+      throw invalid('authorization code was already used');
+    };
+    const key = storageKey(code);
+    const found = await storage.artifacts.find('authorization_code', key);
+    // A code issued to another client or tenant is not this client's to spend (SECURITY-CHECKLIST 15, 54).
+    if (!found || found.tenantId !== ctx.tenant.id || found.clientId !== client.clientId) throw invalid('authorization code is invalid');
+    if (found.usedAt !== null) return reused(found.grantId);
+    if (found.expiresAt <= now) throw invalid('authorization code has expired');
+    const data = found.data as unknown as CodeData;
+    const verifier = ctx.params.get('code_verifier');
+    // RFC 7636 §4.5 / RFC 9700 §2.1.1: a verifier without a challenge is a downgrade attempt.
+    if (data.codeChallenge === undefined && verifier !== undefined) throw invalid('code_verifier was sent but the authorization request had no code_challenge');
+    if (data.codeChallenge !== undefined && (verifier === undefined || !verifierMatches(verifier, data.codeChallenge))) {
+      throw invalid(verifier === undefined ? 'code_verifier is missing' : 'code_verifier does not match the code_challenge');
+    }
+    // RFC 6749 §4.1.3: redirect_uri must be identical to the authorization request's, if it had one.
+    const redirectUri = ctx.params.get('redirect_uri');
+    if ((data.redirectUriGiven || redirectUri !== undefined) && redirectUri !== data.redirectUri) {
+      throw invalid('redirect_uri does not match the authorization request');
+    }
+
+    // Of concurrent redemptions exactly one consumes the code; the others are reuse (SECURITY-CHECKLIST 22).
+    if (!(await storage.artifacts.consume('authorization_code', key, now))) return reused(found.grantId);
+    const grant = found.grantId ? await storage.grants.get(found.grantId) : undefined;
+    const user = await storage.users.get(ctx.tenant.id, data.userId);
+    if (!grant || grant.revokedAt !== null) throw invalid('the grant behind this code was revoked');
+    if (!user || user.disabled) throw invalid('the user of this code is disabled or gone');
+
+    const token = await issueAccessToken(ctx, {
+      client, subject: user.id, grantId: grant.id, scopes: data.scopes, audience: data.target.audience, ttl: data.target.ttl,
+    });
+    const idToken = data.scopes.includes('openid')
+      ? await issueIdToken(ctx, { client, user, scopes: data.scopes, nonce: data.nonce, authTime: data.authTime, sid: data.sid, accessToken: token.value })
+      : undefined;
+    return {
+      access_token: token.value,
+      token_type: 'Bearer',
+      expires_in: token.expiresIn,
+      ...(data.scopes.length > 0 && { scope: data.scopes.join(' ') }),
+      ...(idToken !== undefined && { id_token: idToken }),
+    };
+  },
+};

@@ -1,0 +1,51 @@
+import { createHash } from 'node:crypto';
+import { seconds } from '../clock.js';
+import { OAuthError } from '../errors.js';
+import type { TenantContext } from '../http/context.js';
+import type { Client, User } from '../storage/types.js';
+import { userClaims } from './claims.js';
+
+/** ID tokens live as long as Keycloak's default access token: long enough to be validated. */
+export const ID_TOKEN_TTL = 3600;
+
+/**
+ * OIDC Core §3.1.3.6 / §3.3.2.11: at_hash and c_hash are the left half of the hash of the
+ * value, with the hash of the ID token's alg (SHA-512 for Ed25519, RFC 8037 practice).
+ */
+export function halfHash(value: string, alg: string): string {
+  const full = createHash(alg === 'EdDSA' ? 'sha512' : 'sha256').update(value, 'ascii').digest();
+  return full.subarray(0, full.length / 2).toString('base64url');
+}
+
+export interface IdTokenRequest {
+  client: Client;
+  user: User;
+  scopes: string[];
+  nonce?: string;
+  authTime: number;
+  sid: string;
+  accessToken?: string;
+  code?: string;
+}
+
+/** An ID token (OIDC Core §2), signed with the tenant's ID-token key (RS256 unless rotated otherwise). */
+export async function issueIdToken(ctx: TenantContext, req: IdTokenRequest): Promise<string> {
+  const ring = ctx.services.cache.peekKeyRing(ctx.tenant.id) ?? (await ctx.services.cache.keyRing(ctx.tenant.id));
+  const signer = ring.signer('id');
+  if (!signer) throw new OAuthError('server_error', 'the tenant has no active ID token key', { detail: ctx.tenant.id });
+  const iat = seconds(ctx.services.clock);
+  return signer.sign({
+    iss: ctx.issuer,
+    sub: req.user.id,
+    aud: req.client.clientId,
+    azp: req.client.clientId,
+    exp: iat + ID_TOKEN_TTL,
+    iat,
+    auth_time: req.authTime,
+    ...(req.nonce !== undefined && { nonce: req.nonce }),
+    sid: req.sid,
+    ...(req.accessToken !== undefined && { at_hash: halfHash(req.accessToken, signer.alg) }),
+    ...(req.code !== undefined && { c_hash: halfHash(req.code, signer.alg) }),
+    ...userClaims(req.user, req.scopes),
+  });
+}

@@ -1,0 +1,110 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { createLocalJWKSet, jwtVerify } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createClient } from '../src/manage/clients.js';
+import { createUser } from '../src/manage/users.js';
+import { BACKENDS, basic, form, FORM_HEADERS, PUBLIC_URL, startTestApp, type TestApp } from './helpers.js';
+import { formOf, InjectBrowser, pathOf } from './support/inject_browser.js';
+
+const ISSUER = `${PUBLIC_URL}/realms/default`;
+const AUTH = '/realms/default/protocol/openid-connect/auth';
+const TOKEN = '/realms/default/protocol/openid-connect/token';
+const REDIRECT = 'https://app.example/cb';
+
+const pkce = () => {
+  const verifier = randomBytes(32).toString('base64url');
+  return { verifier, challenge: createHash('sha256').update(verifier).digest('base64url') };
+};
+
+describe.each(BACKENDS)('authorization code flow on %s', (backend) => {
+  let t: TestApp;
+  let web: { id: string; secret: string };
+  let userId: string;
+
+  beforeAll(async () => {
+    t = await startTestApp(backend);
+    const c = await createClient(t.deps, 'default', { name: 'Avatar Studio', grantTypes: ['authorization_code', 'refresh_token'], redirectUris: [REDIRECT], scopes: ['read:avatars'] }, 86400);
+    web = { id: c.client.clientId, secret: c.secret! };
+    userId = (await createUser(t.deps, 'default', { username: 'alice', password: 'correct horse battery', email: 'alice@example.test', name: 'Alice' })).id;
+  });
+  afterAll(() => t?.close());
+
+  const authorizeUrl = (extra: Record<string, string> = {}) =>
+    `${AUTH}?${new URLSearchParams({ response_type: 'code', client_id: extra.client_id ?? web.id, redirect_uri: REDIRECT, scope: 'openid profile email', state: 'st-1', nonce: 'n-1', ...extra })}`;
+
+  async function signInAndConsent(b: InjectBrowser, extra: Record<string, string> = {}) {
+    const login = await b.get(authorizeUrl(extra));
+    expect(login.statusCode).toBe(200);
+    expect(login.body).toContain('name="username"');
+    const lf = formOf(login.body);
+    const consent = await b.post(pathOf(lf.action), { ...lf.fields, username: 'alice', password: 'correct horse battery' });
+    expect(consent.statusCode).toBe(200);
+    expect(consent.body).toContain('wants access to your account');
+    const cf = formOf(consent.body);
+    const done = await b.post(pathOf(cf.action), { ...cf.fields, decision: 'allow' });
+    return done;
+  }
+
+  it('signs in, consents and exchanges the code with PKCE for tokens whose ID token checks out', async () => {
+    const b = new InjectBrowser(t.app);
+    const { verifier, challenge } = pkce();
+    const done = await signInAndConsent(b, { code_challenge: challenge, code_challenge_method: 'S256' });
+    expect(done.statusCode).toBe(303);
+    const location = new URL(done.headers.location as string);
+    expect(`${location.origin}${location.pathname}`).toBe(REDIRECT);
+    expect(location.searchParams.get('state')).toBe('st-1');
+    expect(location.searchParams.get('iss')).toBe(ISSUER);
+    const code = location.searchParams.get('code')!;
+    expect(code).toMatch(/^[0-9a-f]{12}[A-Za-z0-9_-]{43}$/);
+
+    const res = await t.app.inject({
+      method: 'POST', url: TOKEN, headers: { ...FORM_HEADERS, authorization: basic(web.id, web.secret) },
+      payload: form({ grant_type: 'authorization_code', code, redirect_uri: REDIRECT, code_verifier: verifier }),
+    });
+    expect(res.statusCode).toBe(200);
+    const body = res.json();
+    expect(body).toEqual({ access_token: expect.any(String), token_type: 'Bearer', expires_in: 3600, scope: 'openid profile email', id_token: expect.any(String) });
+    const jwks = createLocalJWKSet((await t.app.inject({ url: '/realms/default/protocol/openid-connect/certs' })).json());
+    const { payload, protectedHeader } = await jwtVerify(body.id_token, jwks, { issuer: ISSUER, audience: web.id });
+    expect(protectedHeader.alg).toBe('RS256');
+    expect(payload).toEqual({
+      iss: ISSUER, sub: userId, aud: web.id, azp: web.id, exp: payload.iat! + 3600, iat: expect.any(Number), auth_time: expect.any(Number),
+      nonce: 'n-1', sid: expect.any(String), at_hash: createHash('sha256').update(body.access_token).digest().subarray(0, 16).toString('base64url'),
+      preferred_username: 'alice', name: 'Alice', updated_at: expect.any(Number), email: 'alice@example.test', email_verified: false,
+    });
+
+    const info = await t.app.inject({ url: '/realms/default/protocol/openid-connect/userinfo', headers: { authorization: `bearer ${body.access_token}` } });
+    expect(info.statusCode).toBe(200);
+    expect(info.json()).toEqual({ sub: userId, preferred_username: 'alice', name: 'Alice', updated_at: expect.any(Number), email: 'alice@example.test', email_verified: false });
+
+    // SECURITY-CHECKLIST 14: a second use fails.
+    const again = await t.app.inject({
+      method: 'POST', url: TOKEN, headers: { ...FORM_HEADERS, authorization: basic(web.id, web.secret) },
+      payload: form({ grant_type: 'authorization_code', code, redirect_uri: REDIRECT, code_verifier: verifier }),
+    });
+    expect({ status: again.statusCode, body: again.json() }).toEqual({ status: 400, body: { error: 'invalid_grant', error_description: 'authorization code was already used' } });
+  });
+
+  it('remembers consent: a second authorization with a live session redirects at once', async () => {
+    const other = await createClient(t.deps, 'default', { name: 'Second App', grantTypes: ['authorization_code'], redirectUris: [REDIRECT] }, 86400);
+    const b = new InjectBrowser(t.app);
+    expect((await signInAndConsent(b, { client_id: other.client.clientId })).statusCode).toBe(303);
+    const res = await b.get(authorizeUrl({ client_id: other.client.clientId, state: 'st-2' }));
+    expect(res.statusCode).toBe(302);
+    const location = new URL(res.headers.location as string);
+    expect(location.searchParams.get('state')).toBe('st-2');
+    expect(location.searchParams.get('code')).toBeTruthy();
+  });
+
+  it('answers a wrong password with the same message as an unknown user', async () => {
+    const b = new InjectBrowser(t.app);
+    const login = await b.get(authorizeUrl());
+    const lf = formOf(login.body);
+    const wrong = await b.post(pathOf(lf.action), { ...lf.fields, username: 'alice', password: 'nope nope nope' });
+    const unknown = await b.post(pathOf(lf.action), { ...lf.fields, username: 'nobody', password: 'nope nope nope' });
+    expect(wrong.statusCode).toBe(401);
+    expect(unknown.statusCode).toBe(401);
+    expect(wrong.body).toContain('Invalid username or password.');
+    expect(unknown.body).toContain('Invalid username or password.');
+  });
+});
