@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createLocalJWKSet, jwtVerify } from 'jose';
+import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from 'jose';
+import { storageKey } from '../src/tokens/opaque.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClient } from '../src/manage/clients.js';
 import { createUser } from '../src/manage/users.js';
@@ -32,12 +33,14 @@ describe.each(BACKENDS)('authorization code flow on %s', (backend) => {
   const authorizeUrl = (extra: Record<string, string> = {}) =>
     `${AUTH}?${new URLSearchParams({ response_type: 'code', client_id: extra.client_id ?? web.id, redirect_uri: REDIRECT, scope: 'openid profile email', state: 'st-1', nonce: 'n-1', ...extra })}`;
 
-  async function signInAndConsent(b: InjectBrowser, extra: Record<string, string> = {}) {
+  async function signInAndConsent(b: InjectBrowser, extra: Record<string, string> = {}, expectConsent = false) {
     const login = await b.get(authorizeUrl(extra));
     expect(login.statusCode).toBe(200);
     expect(login.body).toContain('name="username"');
     const lf = formOf(login.body);
     const consent = await b.post(pathOf(lf.action), { ...lf.fields, username: 'alice', password: 'correct horse battery' });
+    // Remembered consent (from an earlier test) goes straight back to the client.
+    if (consent.statusCode === 303 && !expectConsent) return consent;
     expect(consent.statusCode).toBe(200);
     expect(consent.body).toContain('wants access to your account');
     const cf = formOf(consent.body);
@@ -48,7 +51,7 @@ describe.each(BACKENDS)('authorization code flow on %s', (backend) => {
   it('signs in, consents and exchanges the code with PKCE for tokens whose ID token checks out', async () => {
     const b = new InjectBrowser(t.app);
     const { verifier, challenge } = pkce();
-    const done = await signInAndConsent(b, { code_challenge: challenge, code_challenge_method: 'S256' });
+    const done = await signInAndConsent(b, { code_challenge: challenge, code_challenge_method: 'S256' }, true);
     expect(done.statusCode).toBe(303);
     const location = new URL(done.headers.location as string);
     expect(`${location.origin}${location.pathname}`).toBe(REDIRECT);
@@ -88,7 +91,7 @@ describe.each(BACKENDS)('authorization code flow on %s', (backend) => {
   it('remembers consent: a second authorization with a live session redirects at once', async () => {
     const other = await createClient(t.deps, 'default', { name: 'Second App', grantTypes: ['authorization_code'], redirectUris: [REDIRECT] }, 86400);
     const b = new InjectBrowser(t.app);
-    expect((await signInAndConsent(b, { client_id: other.client.clientId })).statusCode).toBe(303);
+    expect((await signInAndConsent(b, { client_id: other.client.clientId }, true)).statusCode).toBe(303);
     const res = await b.get(authorizeUrl({ client_id: other.client.clientId, state: 'st-2' }));
     expect(res.statusCode).toBe(302);
     const location = new URL(res.headers.location as string);
@@ -106,5 +109,50 @@ describe.each(BACKENDS)('authorization code flow on %s', (backend) => {
     expect(unknown.statusCode).toBe(401);
     expect(wrong.body).toContain('Invalid username or password.');
     expect(unknown.body).toContain('Invalid username or password.');
+  });
+
+  async function codeFor(clientId: string, scope: string) {
+    const b = new InjectBrowser(t.app);
+    const { verifier, challenge } = pkce();
+    const done = await signInAndConsent(b, { client_id: clientId, scope, code_challenge: challenge, code_challenge_method: 'S256' });
+    expect(done.statusCode).toBe(303);
+    return { code: new URL(done.headers.location as string).searchParams.get('code')!, verifier };
+  }
+  const exchange = (clientId: string, secret: string, code: string, verifier: string) =>
+    t.app.inject({
+      method: 'POST', url: TOKEN, headers: { ...FORM_HEADERS, authorization: basic(clientId, secret) },
+      payload: form({ grant_type: 'authorization_code', code, redirect_uri: REDIRECT, code_verifier: verifier }),
+    });
+
+  it('issues a refresh token for a granted offline_access: an HS256 rt+jwt for the issuer, never in the JWKS', async () => {
+    const { code, verifier } = await codeFor(web.id, 'openid offline_access read:avatars');
+    const res = await exchange(web.id, web.secret, code, verifier);
+    expect(res.statusCode).toBe(200);
+    const body = res.json();
+    expect(Object.keys(body).sort()).toEqual(['access_token', 'expires_in', 'id_token', 'refresh_token', 'scope', 'token_type']);
+    const header = decodeProtectedHeader(body.refresh_token);
+    expect(header).toEqual({ alg: 'HS256', typ: 'rt+jwt', kid: expect.stringMatching(/^hs256-/) });
+    const claims = decodeJwt(body.refresh_token);
+    expect(claims).toEqual({
+      iss: ISSUER, aud: ISSUER, sub: userId, azp: web.id, iat: expect.any(Number), exp: claims.iat! + 30 * 24 * 3600,
+      jti: expect.any(String), scope: 'openid offline_access read:avatars', typ: 'Offline',
+    });
+    const jwks = (await t.app.inject({ url: '/realms/default/protocol/openid-connect/certs' })).json();
+    expect(jwks.keys.map((k: { kid: string }) => k.kid)).not.toContain(header.kid);
+    expect(JSON.stringify(jwks)).not.toContain('"oct"');
+    const stored = await t.storage.artifacts.find('refresh_token', storageKey(claims.jti!));
+    expect(stored).toMatchObject({ kind: 'refresh_token', clientId: web.id, usedAt: null, expiresAt: claims.exp });
+  });
+
+  it('issues no refresh token without offline_access, and a session-bound one for --session-refresh-tokens clients', async () => {
+    const plain = await codeFor(web.id, 'openid read:avatars');
+    expect((await exchange(web.id, web.secret, plain.code, plain.verifier)).json().refresh_token).toBeUndefined();
+    const kc = await createClient(t.deps, 'default', { name: 'Keycloak App', grantTypes: ['authorization_code', 'refresh_token'], redirectUris: [REDIRECT], sessionRefreshTokens: true }, 86400);
+    const { code, verifier } = await codeFor(kc.client.clientId, 'openid');
+    const body = (await exchange(kc.client.clientId, kc.secret!, code, verifier)).json();
+    const claims = decodeJwt(body.refresh_token);
+    expect(claims.typ).toBe('Refresh');
+    expect(claims.sid).toBe(decodeJwt(body.id_token).sid);
+    expect(claims.exp! - claims.iat!).toBeLessThanOrEqual(10 * 3600);
   });
 });

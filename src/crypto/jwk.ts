@@ -1,8 +1,9 @@
-import { generateKeyPairSync, createHash, type KeyObject, createPrivateKey } from 'node:crypto';
+import { generateKeyPairSync, createHash, type KeyObject, createPrivateKey, createSecretKey, randomBytes } from 'node:crypto';
 
 /** Signing algorithms Tessera issues. ES256 signs access tokens, RS256 ID tokens (OIDC default). */
-export type SigningAlg = 'ES256' | 'EdDSA' | 'RS256';
+export type SigningAlg = 'ES256' | 'EdDSA' | 'RS256' | 'HS256';
 
+/** Algorithms for published keys; HS256 is only for the unpublished refresh-token key. */
 export const SIGNING_ALGS: readonly SigningAlg[] = ['ES256', 'EdDSA', 'RS256'];
 
 export interface PublicJwk {
@@ -21,6 +22,12 @@ export interface PublicJwk {
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
 
 export function generateSigningKey(alg: SigningAlg): { privateJwk: Record<string, unknown>; publicJwk: PublicJwk } {
+  if (alg === 'HS256') {
+    // A 256-bit HMAC key (RFC 7518 §3.2). Its "public" record carries no key material.
+    const k = randomBytes(32).toString('base64url');
+    const kid = `hs256-${createHash('sha256').update(k).digest('base64url').slice(0, 22)}`;
+    return { privateJwk: { kty: 'oct', k, kid, alg, use: 'sig' }, publicJwk: { kty: 'oct', kid, alg, use: 'sig' } };
+  }
   const { privateKey } =
     alg === 'ES256'
       ? generateKeyPairSync('ec', { namedCurve: 'P-256' })
@@ -60,5 +67,6 @@ export function privateMembersOf(jwk: Record<string, unknown>): string[] {
 }
 
 export function privateKeyObject(privateJwk: Record<string, unknown>): KeyObject {
+  if (privateJwk.kty === 'oct') return createSecretKey(Buffer.from(privateJwk.k as string, 'base64url'));
   return createPrivateKey({ key: privateJwk as never, format: 'jwk' });
 }

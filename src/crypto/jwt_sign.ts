@@ -1,4 +1,4 @@
-import { sign, type KeyObject } from 'node:crypto';
+import { createHmac, sign, type KeyObject } from 'node:crypto';
 import type { SigningAlg } from './jwk.js';
 
 /**
@@ -19,7 +19,9 @@ export function createJwtSigner(key: KeyObject, alg: SigningAlg, kid: string, ty
       ? (input) => sign('sha256', input, { key, dsaEncoding: 'ieee-p1363' }) // RFC 7518 §3.4: R || S
       : alg === 'EdDSA'
         ? (input) => sign(null, input, key)
-        : (input) => sign('sha256', input, key);
+        : alg === 'HS256'
+          ? (input) => createHmac('sha256', key).update(input).digest()
+          : (input) => sign('sha256', input, key);
   return {
     kid,
     alg,

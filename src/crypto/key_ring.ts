@@ -1,4 +1,5 @@
 import type { KeyPurpose, SigningKeyRecord } from '../storage/types.js';
+import type { KeyObject } from 'node:crypto';
 import { privateKeyObject, type PublicJwk, type SigningAlg } from './jwk.js';
 import { createJwtSigner, type JwtSigner } from './jwt_sign.js';
 
@@ -18,31 +19,42 @@ export interface KeyRing {
   jwks(): { keys: PublicJwk[] };
   /** Keys past their retention: safe to delete. */
   expired(): string[];
+  /** The unpublished HMAC key with this kid, to verify a refresh token. */
+  refreshKey(kid: string): KeyObject | undefined;
 }
+
+/** Refresh tokens live as long as their grant: an HMAC key that signed one is kept that long. */
+export const REFRESH_KEY_RETENTION = 30 * 24 * 3600;
+
+const TYP: Record<KeyPurpose, string> = { access: 'at+jwt', id: 'JWT', refresh: 'rt+jwt' }; // RFC 9068 §2.1; OIDC Core §2; DESIGN.md §1
 
 export function buildKeyRing(records: SigningKeyRecord[], now: number, retentionSeconds: number): KeyRing {
   const live = records.filter((k) => k.revokedAt === null);
   const signers = new Map<KeyPurpose, JwtSigner>();
   const published: PublicJwk[] = [];
   const expired: string[] = [];
-  for (const purpose of ['access', 'id'] as KeyPurpose[]) {
+  const verifiers = new Map<string, SigningKeyRecord>();
+  for (const purpose of ['access', 'id', 'refresh'] as KeyPurpose[]) {
+    const retention = purpose === 'refresh' ? Math.max(retentionSeconds, REFRESH_KEY_RETENTION) : retentionSeconds;
     const keys = live.filter((k) => k.purpose === purpose).sort((a, b) => a.activatesAt - b.activatesAt || (a.seq ?? 0) - (b.seq ?? 0));
     const active = keys.filter((k) => k.activatesAt <= now);
     const current = active[active.length - 1];
-    if (current) {
-      const typ = purpose === 'access' ? 'at+jwt' : 'JWT'; // RFC 9068 §2.1; OIDC Core §2
-      signers.set(purpose, createJwtSigner(privateKeyObject(current.privateJwk), current.alg as SigningAlg, current.kid, typ));
-    }
+    if (current) signers.set(purpose, createJwtSigner(privateKeyObject(current.privateJwk), current.alg as SigningAlg, current.kid, TYP[purpose]));
     keys.forEach((k, i) => {
       const next = keys.slice(i + 1).find((n) => n.activatesAt <= now);
       const supersededAt = next?.activatesAt;
-      if (supersededAt !== undefined && supersededAt + retentionSeconds <= now) expired.push(k.kid);
+      if (supersededAt !== undefined && supersededAt + retention <= now) expired.push(k.kid);
+      else if (purpose === 'refresh') verifiers.set(k.kid, k);
       else published.push(k.publicJwk as unknown as PublicJwk);
     });
   }
   return {
     signer: (purpose) => signers.get(purpose),
     jwks: () => ({ keys: published }),
+    refreshKey: (kid) => {
+      const k = verifiers.get(kid);
+      return k && privateKeyObject(k.privateJwk);
+    },
     expired: () => expired,
   };
 }

@@ -2,7 +2,8 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { seconds } from '../clock.js';
 import { OAuthError } from '../errors.js';
 import { issueAccessToken } from '../tokens/access_token.js';
-import type { CodeData } from '../tokens/authorization_response.js';
+import { USER_GRANT_SECONDS, type CodeData } from '../tokens/authorization_response.js';
+import { issueRefreshToken } from '../tokens/refresh_token.js';
 import { issueIdToken } from '../tokens/id_token.js';
 import { storageKey } from '../tokens/opaque.js';
 import type { GrantHandler } from './types.js';
@@ -66,10 +67,21 @@ export const authorizationCode: GrantHandler = {
     const idToken = data.scopes.includes('openid')
       ? await issueIdToken(ctx, { client, user, scopes: data.scopes, nonce: data.nonce, authTime: data.authTime, sid: data.sid, accessToken: token.value })
       : undefined;
+    // A refresh token for a granted offline_access (the Loomie docs), or bound to the session
+    // for clients registered with --session-refresh-tokens (keycloak-js relies on it).
+    const offline = data.scopes.includes('offline_access');
+    const refreshToken =
+      client.grantTypes.includes('refresh_token') && (offline || client.sessionRefreshTokens)
+        ? await issueRefreshToken(ctx, {
+            client, grantId: grant.id, userId: user.id, scopes: data.scopes, target: data.target, authTime: data.authTime,
+            ...(offline ? { expiresAt: grant.expiresAt ?? now + USER_GRANT_SECONDS } : { sid: data.sid, expiresAt: data.sessionExpiresAt }),
+          })
+        : undefined;
     return {
       access_token: token.value,
       token_type: 'Bearer',
       expires_in: token.expiresIn,
+      ...(refreshToken !== undefined && { refresh_token: refreshToken }),
       ...(data.scopes.length > 0 && { scope: data.scopes.join(' ') }),
       ...(idToken !== undefined && { id_token: idToken }),
     };

@@ -13,7 +13,7 @@ export interface KeyPolicy {
   retentionSeconds: number;
 }
 
-const DEFAULT_ALG: Record<KeyPurpose, SigningAlg> = { access: 'ES256', id: 'RS256' };
+const DEFAULT_ALG: Record<KeyPurpose, SigningAlg> = { access: 'ES256', id: 'RS256', refresh: 'HS256' };
 
 export function newKeyRecord(tenantId: string, purpose: KeyPurpose, alg: SigningAlg, now: number, activatesAt: number): SigningKeyRecord {
   const { privateJwk, publicJwk } = generateSigningKey(alg);
@@ -38,7 +38,7 @@ export async function listKeys(deps: ManageDeps, tenantId: string, policy: KeyPo
   const now = seconds(deps.clock);
   const records = await deps.storage.keys.list(tenantId);
   const ring = buildKeyRing(records, now, policy.retentionSeconds);
-  const active = new Set((['access', 'id'] as KeyPurpose[]).map((p) => ring.signer(p)?.kid));
+  const active = new Set((['access', 'id', 'refresh'] as KeyPurpose[]).map((p) => ring.signer(p)?.kid));
   return records.map((k) => ({
     kid: k.kid,
     alg: k.alg,
@@ -61,7 +61,8 @@ export async function rotateKeys(
   options: { immediately?: boolean; purpose?: KeyPurpose; alg?: string } = {},
 ): Promise<KeyView[]> {
   await requireTenant(deps, tenantId);
-  if (options.alg !== undefined && !SIGNING_ALGS.includes(options.alg as SigningAlg)) {
+  if (options.purpose === 'refresh' && options.alg !== undefined && options.alg !== 'HS256') throw new InputError('the refresh-token key is HS256 (it is never published)');
+  if (options.purpose !== 'refresh' && options.alg !== undefined && !SIGNING_ALGS.includes(options.alg as SigningAlg)) {
     throw new InputError(`unsupported key algorithm ${options.alg} (use ${SIGNING_ALGS.join(', ')})`);
   }
   if (options.alg !== undefined && !options.purpose) throw new InputError('--alg needs --purpose access or id');

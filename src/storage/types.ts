@@ -52,7 +52,8 @@ export interface Api {
   updatedAt: number;
 }
 
-export type KeyPurpose = 'access' | 'id';
+/** access and id keys are published in the JWKS; the refresh key (HMAC) never is (DESIGN.md §1). */
+export type KeyPurpose = 'access' | 'id' | 'refresh';
 
 export interface SigningKeyRecord {
   tenantId: string;

@@ -25,6 +25,8 @@ export interface CodeData {
   codeChallenge?: string;
   authTime: number;
   sid: string;
+  /** The session's absolute expiry: a session-bound refresh token ends with it. */
+  sessionExpiresAt: number;
 }
 
 /** The scopes and audience the request asks for; API scopes go through the token endpoint's rules. */
@@ -72,7 +74,7 @@ export async function issueAuthorization(ctx: TenantContext, client: Client, req
     const code = newOpaqueValue(clock, random);
     const data: CodeData = {
       userId: user.id, redirectUri: req.redirectUri, redirectUriGiven: req.redirectUriGiven, scopes, target,
-      nonce: req.nonce, codeChallenge: req.codeChallenge, authTime: session.authTime, sid: session.id,
+      nonce: req.nonce, codeChallenge: req.codeChallenge, authTime: session.authTime, sid: session.id, sessionExpiresAt: session.expiresAt,
     };
     await storage.artifacts.create({
       digest: storageKey(code), tenantId: ctx.tenant.id, kind: 'authorization_code', grantId, clientId: client.clientId,

@@ -9,7 +9,7 @@ const policy = (c: Config): KeyPolicy => ({ jwksCacheSeconds: c.keys.jwksCacheSe
 const COLUMNS = ['kid', 'purpose', 'alg', 'status', 'activates_at'];
 
 function purpose(value: string | undefined): KeyPurpose | undefined {
-  if (value !== undefined && value !== 'access' && value !== 'id') throw new InputError('--purpose must be access or id');
+  if (value !== undefined && value !== 'access' && value !== 'id' && value !== 'refresh') throw new InputError('--purpose must be access, id or refresh');
   return value;
 }
 

@@ -1,0 +1,61 @@
+import { seconds } from '../clock.js';
+import { OAuthError } from '../errors.js';
+import type { TenantContext } from '../http/context.js';
+import { newKeyRecord } from '../manage/keys.js';
+import type { Client } from '../storage/types.js';
+import { newOpaqueValue, storageKey } from './opaque.js';
+import type { Target } from './target.js';
+
+/** What a refresh token's stored row remembers, for the refresh grant. */
+export interface RefreshData {
+  userId: string;
+  scopes: string[];
+  target: Target;
+  /** Session-bound tokens end with the session (Keycloak's behaviour); offline ones with the grant. */
+  sid?: string;
+  authTime: number;
+}
+
+export interface RefreshTokenRequest extends RefreshData {
+  client: Client;
+  grantId: string;
+  expiresAt: number;
+}
+
+/**
+ * A refresh token (DESIGN.md §1): a JWT that keycloak-js can decode for `exp`, signed with
+ * the tenant's HMAC key that is never published, `typ: rt+jwt` and `aud` = the issuer, so no
+ * API can take it for an access token. Its `jti` is stored (as a storage key) with the
+ * grant, so rotation, reuse detection and revocation work as for an opaque value.
+ */
+export async function issueRefreshToken(ctx: TenantContext, req: RefreshTokenRequest): Promise<string> {
+  const { storage, clock, random, cache } = ctx.services;
+  let signer = (await cache.keyRing(ctx.tenant.id)).signer('refresh');
+  if (!signer) {
+    // Made on first use: tenants created before refresh tokens existed have none yet.
+    const now = seconds(clock);
+    await storage.keys.insert(newKeyRecord(ctx.tenant.id, 'refresh', 'HS256', now, now));
+    cache.clear();
+    signer = (await cache.keyRing(ctx.tenant.id)).signer('refresh');
+    if (!signer) throw new OAuthError('server_error', 'the tenant has no refresh-token key', { detail: ctx.tenant.id });
+  }
+  const iat = seconds(clock);
+  const jti = newOpaqueValue(clock, random);
+  const data: RefreshData = { userId: req.userId, scopes: req.scopes, target: req.target, sid: req.sid, authTime: req.authTime };
+  await storage.artifacts.create({
+    digest: storageKey(jti), tenantId: ctx.tenant.id, kind: 'refresh_token', grantId: req.grantId, clientId: req.client.clientId,
+    data: data as unknown as Record<string, unknown>, createdAt: iat, expiresAt: req.expiresAt, usedAt: null,
+  });
+  return signer.sign({
+    iss: ctx.issuer,
+    aud: ctx.issuer,
+    sub: req.userId,
+    azp: req.client.clientId,
+    iat,
+    exp: req.expiresAt,
+    jti,
+    scope: req.scopes.join(' '),
+    ...(req.sid !== undefined && { sid: req.sid }),
+    typ: req.sid !== undefined ? 'Refresh' : 'Offline',
+  });
+}
