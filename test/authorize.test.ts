@@ -155,4 +155,17 @@ describe.each(BACKENDS)('authorization code flow on %s', (backend) => {
     expect(claims.sid).toBe(decodeJwt(body.id_token).sid);
     expect(claims.exp! - claims.iat!).toBeLessThanOrEqual(10 * 3600);
   });
+
+  it('asks for consent on the first authorization even when no scope is requested', async () => {
+    const c = await createClient(t.deps, 'default', { name: 'Scopeless App', grantTypes: ['authorization_code'], redirectUris: [REDIRECT] }, 86400);
+    const b = new InjectBrowser(t.app);
+    const login = await b.get(`${AUTH}?${new URLSearchParams({ response_type: 'code', client_id: c.client.clientId, redirect_uri: REDIRECT, state: 's' })}`);
+    const lf = formOf(login.body);
+    const next = await b.post(pathOf(lf.action), { ...lf.fields, username: 'alice', password: 'correct horse battery' });
+    expect(next.statusCode).toBe(200);
+    expect(next.body).toContain('Scopeless App wants access to your account');
+    const silent = await b.get(`${AUTH}?${new URLSearchParams({ response_type: 'code', client_id: c.client.clientId, redirect_uri: REDIRECT, state: 's', prompt: 'none' })}`);
+    const location = new URL(silent.headers.location as string);
+    expect(Object.fromEntries(location.searchParams)).toEqual({ error: 'consent_required', error_description: 'the user has not approved this client', state: 's', iss: ISSUER });
+  });
 });

@@ -63,7 +63,8 @@ async function needsConsent(ctx: TenantContext, client: Client, req: Authorizati
   if (client.secretDigest === null && isDeviceLocal(req.redirectUri)) return true;
   if (client.consent === 'skip') return false;
   const remembered = await ctx.services.storage.consents.get(ctx.tenant.id, user.id, client.clientId);
-  return !req.scopes.every((s) => remembered?.scopes.includes(s));
+  // No remembered consent at all means asking, even for a request that names no scope.
+  return !remembered || !req.scopes.every((s) => remembered.scopes.includes(s));
 }
 
 /** Whether the session satisfies prompt=login and max_age (OIDC Core §3.1.2.1). */

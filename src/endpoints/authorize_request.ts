@@ -3,6 +3,7 @@ import type { TenantContext } from '../http/context.js';
 import type { FormParams } from '../http/form.js';
 import { redirectUriMatches } from '../http/redirect_uri.js';
 import { responseTypesFor } from '../manage/clients.js';
+import { checkRedirectUri } from '../manage/validate.js';
 import type { Client } from '../storage/types.js';
 import { parseScope } from '../tokens/scope.js';
 
@@ -47,6 +48,13 @@ export async function resolveClientAndRedirect(ctx: TenantContext, params: FormP
   if (presented !== undefined) {
     if (!client.redirectUris.some((r) => redirectUriMatches(r, presented))) {
       throw new OAuthError('invalid_request', 'redirect_uri is not registered for this client');
+    }
+    // The registration rules hold at use too (SECURITY-CHECKLIST 3): a row that bypassed them
+    // (an import, a hand edit) still never sends a code over plain http or to javascript:.
+    try {
+      checkRedirectUri(presented);
+    } catch (err) {
+      throw new OAuthError('invalid_request', `redirect_uri is not acceptable: ${(err as Error).message}`);
     }
     return { client, redirectUri: presented, given: true };
   }

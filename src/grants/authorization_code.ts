@@ -56,9 +56,12 @@ export const authorizationCode: GrantHandler = {
 
     // Of concurrent redemptions exactly one consumes the code; the others are reuse (SECURITY-CHECKLIST 22).
     if (!(await storage.artifacts.consume('authorization_code', key, now))) return reused(found.grantId);
+    // The grant may have been revoked a moment ago by a concurrent replay of this code: the
+    // winner still gets its response (exactly one success, SECURITY-CHECKLIST 22), and what it
+    // is issued is dead on arrival, because every token check also checks its grant (14).
     const grant = found.grantId ? await storage.grants.get(found.grantId) : undefined;
     const user = await storage.users.get(ctx.tenant.id, data.userId);
-    if (!grant || grant.revokedAt !== null) throw invalid('the grant behind this code was revoked');
+    if (!grant) throw invalid('the grant behind this code no longer exists');
     if (!user || user.disabled) throw invalid('the user of this code is disabled or gone');
 
     const token = await issueAccessToken(ctx, {

@@ -39,8 +39,12 @@ export async function readAccessToken(ctx: TenantContext, token: string): Promis
       return undefined;
     }
   }
-  const row = await ctx.services.storage.accessTokens.find(storageKey(token));
+  const { storage } = ctx.services;
+  const row = await storage.accessTokens.find(storageKey(token));
   if (!row || row.tenantId !== ctx.tenant.id || row.revokedAt !== null || row.expiresAt <= now) return undefined;
+  // A token stored just after its grant was revoked (a racing code replay) is dead too.
+  const grant = await storage.grants.get(row.grantId);
+  if (!grant || grant.revokedAt !== null) return undefined;
   return {
     subject: row.subject, clientId: row.clientId, scopes: row.scope.split(' ').filter(Boolean), audience: row.audience,
     issuedAt: row.issuedAt, expiresAt: row.expiresAt,
