@@ -63,7 +63,13 @@ export function webPageBody(opts: { clientName: string; accessToken: string; exp
 <label for="token">Access token</label>
 <textarea id="token" rows="6" readonly>${opts.accessToken}</textarea>
 <div class="row"><button type="button" id="copy">Copy token</button></div>
-<p class="muted">It expires in ${Math.round(opts.expiresIn / 3600) >= 1 ? `${Math.round(opts.expiresIn / 3600)} hours` : `${Math.round(opts.expiresIn / 60)} minutes`}.</p>`;
+<p class="muted">It expires in ${duration(opts.expiresIn)}.</p>`;
 }
 
 export const WEB_PAGE_SCRIPT = `document.getElementById('copy').addEventListener('click',function(){var t=document.getElementById('token');t.select();(navigator.clipboard?navigator.clipboard.writeText(t.value):Promise.reject()).then(function(){document.getElementById('copy').textContent='Copied'},function(){document.execCommand('copy');document.getElementById('copy').textContent='Copied'})});`;
+
+/** "1 hour", "2 hours", "5 minutes". */
+function duration(seconds: number): string {
+  const [n, unit] = seconds >= 3600 ? [Math.round(seconds / 3600), 'hour'] : [Math.max(1, Math.round(seconds / 60)), 'minute'];
+  return `${n} ${unit}${n === 1 ? '' : 's'}`;
+}
