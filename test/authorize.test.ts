@@ -4,6 +4,7 @@ import { storageKey } from '../src/tokens/opaque.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClient } from '../src/manage/clients.js';
 import { createUser } from '../src/manage/users.js';
+import { createTenant, updateTenant } from '../src/manage/tenants.js';
 import { BACKENDS, basic, form, FORM_HEADERS, PUBLIC_URL, startTestApp, type TestApp } from './helpers.js';
 import { formOf, InjectBrowser, pathOf } from './support/inject_browser.js';
 
@@ -167,5 +168,24 @@ describe.each(BACKENDS)('authorization code flow on %s', (backend) => {
     const silent = await b.get(`${AUTH}?${new URLSearchParams({ response_type: 'code', client_id: c.client.clientId, redirect_uri: REDIRECT, state: 's', prompt: 'none' })}`);
     const location = new URL(silent.headers.location as string);
     expect(Object.fromEntries(location.searchParams)).toEqual({ error: 'consent_required', error_description: 'the user has not approved this client', state: 's', iss: ISSUER });
+  });
+
+  it("uses the tenant's own session lifetimes for the session cookie and its expiry", async () => {
+    await createTenant(t.deps, { id: 'short' });
+    await updateTenant(t.deps, 'short', { sessionIdleSeconds: 600, sessionMaxSeconds: 7200 });
+    const c = await createClient(t.deps, 'short', { name: 'Short App', grantTypes: ['authorization_code'], redirectUris: [REDIRECT] }, 86400);
+    await createUser(t.deps, 'short', { username: 'bob', password: 'correct horse battery' });
+    const b = new InjectBrowser(t.app);
+    const login = await b.get(`/realms/short/protocol/openid-connect/auth?${new URLSearchParams({ response_type: 'code', client_id: c.client.clientId, redirect_uri: REDIRECT })}`);
+    const lf = formOf(login.body);
+    const res = await t.app.inject({
+      method: 'POST', url: pathOf(lf.action), payload: new URLSearchParams({ ...lf.fields, username: 'bob', password: 'correct horse battery' }).toString(),
+      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: [...b.cookies].map(([k, v]) => `${k}=${v}`).join('; ') },
+    });
+    const cookie = ([] as string[]).concat(res.headers['set-cookie'] as string[]).find((c) => c.startsWith('tessera_session_short='))!;
+    expect(cookie).toMatch(/Max-Age=7200/);
+    const session = await t.storage.sessions.get(storageKey(cookie.split(';')[0].split('=')[1]));
+    expect(session!.expiresAt - session!.createdAt).toBe(7200);
+    expect(session!.idleExpiresAt - session!.createdAt).toBe(600);
   });
 });

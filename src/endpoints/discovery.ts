@@ -22,6 +22,7 @@ export async function discoveryEndpoint(ctx: TenantContext, _req: FastifyRequest
       authorization_endpoint: endpointUrl(ctx.issuer, 'auth'),
       token_endpoint: endpointUrl(ctx.issuer, 'token'),
       userinfo_endpoint: endpointUrl(ctx.issuer, 'userinfo'),
+      end_session_endpoint: endpointUrl(ctx.issuer, 'logout'),
       jwks_uri: endpointUrl(ctx.issuer, 'certs'),
       grant_types_supported: [...grants.keys(), 'implicit'],
       response_types_supported: ['code', 'token', 'id_token', 'id_token token', 'code id_token', 'code token', 'code id_token token'],

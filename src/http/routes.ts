@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from 'fastify';
 import { discoveryEndpoint } from '../endpoints/discovery.js';
+import { endSessionEndpoint } from '../endpoints/end_session.js';
 import { jwksEndpoint } from '../endpoints/jwks.js';
 import { authorizeEndpoint, sendErrorPage } from '../endpoints/authorize.js';
 import { authenticateEndpoint, consentEndpoint } from '../endpoints/login_actions.js';
@@ -37,6 +38,7 @@ export const ROUTES: Route[] = [
   { methods: ['POST'], path: '/protocol/openid-connect/token', handler: tokenEndpoint, cors: true, defaultAliases: ['/oauth/token', '/oauth2/token'] },
   { methods: ['GET'], path: '/protocol/openid-connect/certs', handler: jwksEndpoint, defaultAliases: ['/.well-known/jwks.json'] },
   { methods: ['GET', 'POST'], path: '/protocol/openid-connect/userinfo', handler: userinfoEndpoint, cors: true, defaultAliases: ['/userinfo'] },
+  { methods: ['GET', 'POST'], path: '/protocol/openid-connect/logout', handler: endSessionEndpoint, browser: true, cors: true },
   { methods: ['POST'], path: '/login-actions/authenticate', handler: authenticateEndpoint, browser: true },
   { methods: ['POST'], path: '/login-actions/consent', handler: consentEndpoint, browser: true },
 ];

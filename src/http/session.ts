@@ -6,9 +6,14 @@ import { newOpaqueValue, storageKey } from '../tokens/opaque.js';
 import type { TenantContext } from './context.js';
 import { cookiesOf } from './cookies.js';
 
-/** Session lifetimes (Keycloak's defaults): 30 minutes idle, 10 hours absolute. */
+/** Default session lifetimes (Keycloak's): 30 minutes idle, 10 hours absolute; a tenant may set its own. */
 export const SESSION_IDLE_SECONDS = 30 * 60;
 export const SESSION_MAX_SECONDS = 10 * 60 * 60;
+
+const lifetimes = (ctx: TenantContext) => ({
+  idle: ctx.tenant.sessionIdleSeconds ?? SESSION_IDLE_SECONDS,
+  max: ctx.tenant.sessionMaxSeconds ?? SESSION_MAX_SECONDS,
+});
 
 /** One cookie per tenant, so signing in to one tenant says nothing to another. */
 export const sessionCookie = (tenantId: string): string => `tessera_session_${tenantId}`;
@@ -34,7 +39,7 @@ export async function currentSession(ctx: TenantContext, req: FastifyRequest): P
   const user = await storage.users.get(ctx.tenant.id, session.userId);
   // A disabled user can use nothing, including a session opened before.
   if (!user || user.disabled) return undefined;
-  const idle = Math.min(now + SESSION_IDLE_SECONDS, session.expiresAt);
+  const idle = Math.min(now + lifetimes(ctx).idle, session.expiresAt);
   if (idle - session.idleExpiresAt >= 60) await storage.sessions.touch(session.key, idle);
   return { session, user };
 }
@@ -49,11 +54,12 @@ export async function startSession(ctx: TenantContext, req: FastifyRequest, repl
   const previous = cookiesOf(req)[sessionCookie(ctx.tenant.id)];
   if (previous) await storage.sessions.revoke(storageKey(previous), now);
   const value = newOpaqueValue(clock, random);
+  const { idle, max } = lifetimes(ctx);
   const session: Session = {
     key: storageKey(value), id: identifier(random), tenantId: ctx.tenant.id, userId: user.id, authTime: now, amr,
-    createdAt: now, idleExpiresAt: now + SESSION_IDLE_SECONDS, expiresAt: now + SESSION_MAX_SECONDS, revokedAt: null,
+    createdAt: now, idleExpiresAt: now + Math.min(idle, max), expiresAt: now + max, revokedAt: null,
   };
   await storage.sessions.create(session);
-  reply.setCookie(sessionCookie(ctx.tenant.id), value, cookieOptions(ctx, SESSION_MAX_SECONDS));
+  reply.setCookie(sessionCookie(ctx.tenant.id), value, cookieOptions(ctx, max));
   return session;
 }

@@ -4,7 +4,10 @@ import { InputError } from '../errors.js';
 import type { Storage } from '../storage/index.js';
 import type { Tenant } from '../storage/types.js';
 import { newKeyRecord } from './keys.js';
-import { checkAudience } from './validate.js';
+import { checkAudience, checkLifetime } from './validate.js';
+
+/** Sessions last at most 30 days, however a tenant is configured. */
+const MAX_SESSION_SECONDS = 30 * 24 * 3600;
 
 export const DEFAULT_TENANT = 'default';
 
@@ -29,6 +32,8 @@ export async function createTenant(deps: ManageDeps, input: { id: string; displa
     id,
     displayName: input.displayName?.trim() || id,
     defaultAudience: input.defaultAudience === undefined ? null : checkAudience(input.defaultAudience),
+    sessionIdleSeconds: null,
+    sessionMaxSeconds: null,
     createdAt: now,
     updatedAt: now,
   };
@@ -59,9 +64,14 @@ export async function requireTenant(deps: ManageDeps, id: string): Promise<Tenan
 export async function updateTenant(
   deps: ManageDeps,
   id: string,
-  patch: { displayName?: string; defaultAudience?: string | null },
+  patch: { displayName?: string; defaultAudience?: string | null; sessionIdleSeconds?: number; sessionMaxSeconds?: number },
 ): Promise<Tenant> {
-  await requireTenant(deps, id);
+  const current = await requireTenant(deps, id);
+  const idle = checkLifetime('session idle lifetime', patch.sessionIdleSeconds, MAX_SESSION_SECONDS);
+  const max = checkLifetime('session maximum lifetime', patch.sessionMaxSeconds, MAX_SESSION_SECONDS);
+  if ((idle ?? current.sessionIdleSeconds ?? 0) > (max ?? current.sessionMaxSeconds ?? MAX_SESSION_SECONDS)) {
+    throw new InputError('the session idle lifetime cannot be longer than its maximum lifetime');
+  }
   const displayName = patch.displayName?.trim();
   if (patch.displayName !== undefined && !displayName) throw new InputError('display name must not be empty');
   await deps.storage.tenants.update(
@@ -69,6 +79,8 @@ export async function updateTenant(
     {
       displayName,
       defaultAudience: patch.defaultAudience === undefined || patch.defaultAudience === null ? patch.defaultAudience : checkAudience(patch.defaultAudience),
+      sessionIdleSeconds: idle,
+      sessionMaxSeconds: max,
     },
     seconds(deps.clock),
   );

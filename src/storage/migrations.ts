@@ -200,6 +200,13 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex('grants_subject').on('grants').columns(['tenant_id', 'subject']).execute();
     },
   },
+  '0003_tenant_session_lifetimes': {
+    async up(db: Kysely<any>) {
+      // Null means the built-in default (30 minutes idle, 10 hours absolute).
+      await db.schema.alterTable('tenants').addColumn('session_idle_seconds', 'integer').execute();
+      await db.schema.alterTable('tenants').addColumn('session_max_seconds', 'integer').execute();
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

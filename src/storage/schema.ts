@@ -11,6 +11,8 @@ export interface Database {
     id: string;
     display_name: string;
     default_audience: string | null;
+    session_idle_seconds: number | null;
+    session_max_seconds: number | null;
     created_at: number;
     updated_at: number;
   };

@@ -13,7 +13,7 @@ export interface TenantStore {
   /** Atomic with its first signing keys; fails with a conflict if the id exists. */
   create(tenant: Tenant, keys: SigningKeyRecord[]): Promise<void>;
   /** Atomic; returns false if the tenant does not exist. */
-  update(id: string, patch: Partial<Pick<Tenant, 'displayName' | 'defaultAudience'>>, now: number): Promise<boolean>;
+  update(id: string, patch: Partial<Pick<Tenant, 'displayName' | 'defaultAudience' | 'sessionIdleSeconds' | 'sessionMaxSeconds'>>, now: number): Promise<boolean>;
   /** Atomic: the tenant and everything in it (clients, APIs, keys, grants, tokens) go together. */
   delete(id: string): Promise<boolean>;
 }
@@ -96,6 +96,8 @@ export interface SessionStore {
   create(session: Session): Promise<void>;
   /** The session, whether or not it has expired or been revoked (callers check). */
   get(key: string): Promise<Session | undefined>;
+  /** The session with this public id (the `sid` claim) in the tenant, expired or revoked alike (callers check). */
+  getById(tenantId: string, id: string): Promise<Session | undefined>;
   /**
    * Atomic: extends the idle expiry of an unrevoked session, never past its absolute expiry
    * and never backwards (of racing touches the later expiry stays). A revoked session is

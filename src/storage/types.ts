@@ -5,6 +5,9 @@ export interface Tenant {
   displayName: string;
   /** `aud` of access tokens whose request selects no API; null = the built-in default. */
   defaultAudience: string | null;
+  /** Session idle and absolute lifetimes in seconds; null = the defaults (http/session.ts). */
+  sessionIdleSeconds: number | null;
+  sessionMaxSeconds: number | null;
   createdAt: number;
   updatedAt: number;
 }

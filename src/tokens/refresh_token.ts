@@ -1,3 +1,4 @@
+import { decodeProtectedHeader, errors, jwtVerify } from 'jose';
 import { seconds } from '../clock.js';
 import { OAuthError } from '../errors.js';
 import type { TenantContext } from '../http/context.js';
@@ -15,6 +16,12 @@ export interface RefreshData {
   sid?: string;
   authTime: number;
 }
+
+/**
+ * How long an offline refresh token may go unused (RFC 9700 §4.14.2: tokens that are not
+ * used for some time expire). A per-client or per-tenant setting does not exist yet.
+ */
+export const OFFLINE_IDLE_SECONDS = 30 * 24 * 3600;
 
 export interface RefreshTokenRequest extends RefreshData {
   client: Client;
@@ -58,4 +65,46 @@ export async function issueRefreshToken(ctx: TenantContext, req: RefreshTokenReq
     ...(req.sid !== undefined && { sid: req.sid }),
     typ: req.sid !== undefined ? 'Refresh' : 'Offline',
   });
+}
+
+/** The claims of a verified refresh token that the refresh grant relies on. */
+export interface RefreshClaims {
+  jti: string;
+  sub: string;
+  azp: string;
+  sid?: string;
+}
+
+const invalid = () => new OAuthError('invalid_grant', 'refresh token is invalid');
+
+/**
+ * Verifies a refresh token of this tenant: HS256 with one of its unpublished refresh keys,
+ * `typ: rt+jwt`, `iss` and `aud` = the issuer (DESIGN.md §1). An access token, an ID token,
+ * another tenant's refresh token or anything else is `invalid_grant`.
+ */
+export async function readRefreshToken(ctx: TenantContext, value: string): Promise<RefreshClaims> {
+  let kid: unknown;
+  try {
+    ({ kid } = decodeProtectedHeader(value));
+  } catch {
+    throw invalid();
+  }
+  const { cache, clock } = ctx.services;
+  const ring = cache.peekKeyRing(ctx.tenant.id) ?? (await cache.keyRing(ctx.tenant.id));
+  const key = typeof kid === 'string' ? ring.refreshKey(kid) : undefined;
+  if (!key) throw invalid();
+  try {
+    const { payload } = await jwtVerify(value, key, {
+      typ: 'rt+jwt', algorithms: ['HS256'], issuer: ctx.issuer, audience: ctx.issuer,
+      requiredClaims: ['jti', 'sub', 'azp', 'exp'], currentDate: new Date(clock.now()),
+    });
+    const { jti, sub, azp, sid } = payload;
+    if (typeof jti !== 'string' || typeof sub !== 'string' || typeof azp !== 'string' || (sid !== undefined && typeof sid !== 'string')) throw invalid();
+    return { jti, sub, azp, ...(sid !== undefined && { sid }) };
+  } catch (err) {
+    // jose checks the signature before the claims: an expired token is a genuine one.
+    if (err instanceof errors.JWTExpired) throw new OAuthError('invalid_grant', 'refresh token has expired');
+    if (err instanceof OAuthError) throw err;
+    throw invalid();
+  }
 }

@@ -73,3 +73,24 @@ function duration(seconds: number): string {
   const [n, unit] = seconds >= 3600 ? [Math.round(seconds / 3600), 'hour'] : [Math.max(1, Math.round(seconds / 60)), 'minute'];
   return `${n} ${unit}${n === 1 ? '' : 's'}`;
 }
+
+/**
+ * RP-Initiated Logout §2 / §6 (logout CSRF): without an ID token naming this browser's
+ * session, the user confirms. The form posts back to the logout endpoint with a token bound
+ * to the session cookie, and carries the already-validated parameters to finish with.
+ */
+export function logoutConfirmBody(opts: { action: string; csrf: string; fields: Record<string, string | undefined>; tenantName: string; clientName?: string }): Html {
+  return html`<h1>Do you want to sign out of ${opts.tenantName}?</h1>
+${opts.clientName ? html`<p class="muted">You will then return to <strong>${opts.clientName}</strong>.</p>` : ''}
+<form method="post" action="${opts.action}">
+<input type="hidden" name="csrf" value="${opts.csrf}">${Object.entries(opts.fields).map(([k, v]) => (v === undefined ? '' : html`<input type="hidden" name="${k}" value="${v}">`))}
+<button type="submit" name="confirm" value="yes">Sign out</button>
+</form>`;
+}
+
+/** After logout when there is no (valid) post_logout_redirect_uri to return to. */
+export function signedOutBody(opts: { tenantName: string }): Html {
+  return html`<h1>You are signed out</h1>
+<p>You are no longer signed in to ${opts.tenantName}.</p>
+<p class="muted">You can close this page and return to the application.</p>`;
+}

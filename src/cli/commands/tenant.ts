@@ -1,12 +1,16 @@
 import { issuerOf } from '../../http/context.js';
 import { createTenant, deleteTenant, requireTenant, updateTenant } from '../../manage/tenants.js';
 import type { Tenant } from '../../storage/types.js';
-import { positional, str } from '../args.js';
+import { SESSION_IDLE_SECONDS, SESSION_MAX_SECONDS } from '../../http/session.js';
+import { int, positional, str } from '../args.js';
 import { describe, table, type Command } from '../command.js';
 
 const view = (t: Tenant, publicUrl: string) => ({
   id: t.id, display_name: t.displayName, issuer: issuerOf(publicUrl, t.id),
-  default_audience: t.defaultAudience, created_at: t.createdAt, updated_at: t.updatedAt,
+  default_audience: t.defaultAudience,
+  session_idle_seconds: t.sessionIdleSeconds ?? SESSION_IDLE_SECONDS,
+  session_max_seconds: t.sessionMaxSeconds ?? SESSION_MAX_SECONDS,
+  created_at: t.createdAt, updated_at: t.updatedAt,
 });
 
 export const tenantCommands: Command[] = [
@@ -44,12 +48,14 @@ export const tenantCommands: Command[] = [
   },
   {
     name: 'tenant update',
-    usage: 'tenant update ID [--display-name N] [--default-audience URI]',
-    options: { 'display-name': { type: 'string' }, 'default-audience': { type: 'string' } },
+    usage: 'tenant update ID [--display-name N] [--default-audience URI] [--session-idle SECONDS] [--session-max SECONDS]',
+    options: { 'display-name': { type: 'string' }, 'default-audience': { type: 'string' }, 'session-idle': { type: 'string' }, 'session-max': { type: 'string' } },
     async run({ values, positionals, env }) {
       const t = await updateTenant(await env.deps(), positional(positionals, 0, 'tenant ID'), {
         displayName: str(values, 'display-name'),
         defaultAudience: str(values, 'default-audience'),
+        sessionIdleSeconds: int(values, 'session-idle'),
+        sessionMaxSeconds: int(values, 'session-max'),
       });
       const v = view(t, env.config().publicUrl);
       return { json: v, text: describe(v) };

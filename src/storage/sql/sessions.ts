@@ -33,6 +33,11 @@ export function sessionStore(db: Kysely<Database>): SessionStore {
       const r = await db.selectFrom('sessions').selectAll().where('key', '=', key).executeTakeFirst();
       return r && toSession(r);
     },
+    async getById(tenantId, id) {
+      // sessions.id is unique, so its index serves this lookup.
+      const r = await db.selectFrom('sessions').selectAll().where('id', '=', id).where('tenant_id', '=', tenantId).executeTakeFirst();
+      return r && toSession(r);
+    },
     async touch(key, idleExpiresAt) {
       // One conditional UPDATE: a revoke that commits first wins (the row no longer
       // matches), and of two touches racing, the later expiry stays — never past the

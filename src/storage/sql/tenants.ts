@@ -8,6 +8,8 @@ import { insertKey } from './keys.js';
 const toTenant = (r: Database['tenants']): Tenant => ({
   id: r.id,
   displayName: r.display_name,
+  sessionIdleSeconds: r.session_idle_seconds,
+  sessionMaxSeconds: r.session_max_seconds,
   defaultAudience: r.default_audience,
   createdAt: r.created_at,
   updatedAt: r.updated_at,
@@ -27,7 +29,10 @@ export function tenantStore(db: Kysely<Database>): TenantStore {
         db.transaction().execute(async (trx) => {
           await trx
             .insertInto('tenants')
-            .values({ id: t.id, display_name: t.displayName, default_audience: t.defaultAudience, created_at: t.createdAt, updated_at: t.updatedAt })
+            .values({
+              id: t.id, display_name: t.displayName, default_audience: t.defaultAudience,
+              session_idle_seconds: t.sessionIdleSeconds, session_max_seconds: t.sessionMaxSeconds, created_at: t.createdAt, updated_at: t.updatedAt,
+            })
             .execute();
           for (const k of keys) await insertKey(trx, k);
           await bumpConfigVersion(trx);
@@ -40,6 +45,8 @@ export function tenantStore(db: Kysely<Database>): TenantStore {
           .set({
             ...(patch.displayName !== undefined && { display_name: patch.displayName }),
             ...(patch.defaultAudience !== undefined && { default_audience: patch.defaultAudience }),
+            ...(patch.sessionIdleSeconds !== undefined && { session_idle_seconds: patch.sessionIdleSeconds }),
+            ...(patch.sessionMaxSeconds !== undefined && { session_max_seconds: patch.sessionMaxSeconds }),
             updated_at: now,
           })
           .where('id', '=', id)
