@@ -188,4 +188,17 @@ describe.each(BACKENDS)('authorization code flow on %s', (backend) => {
     expect(session!.expiresAt - session!.createdAt).toBe(7200);
     expect(session!.idleExpiresAt - session!.createdAt).toBe(600);
   });
+
+  it("signs ID tokens with the client's registered algorithm, making that key on first use", async () => {
+    const es = await createClient(t.deps, 'default', { name: 'ES App', grantTypes: ['authorization_code'], redirectUris: [REDIRECT], idTokenAlg: 'ES256' }, 86400);
+    const { code, verifier } = await codeFor(es.client.clientId, 'openid');
+    const body = (await exchange(es.client.clientId, es.secret!, code, verifier)).json();
+    const jwks = createLocalJWKSet((await t.app.inject({ url: '/realms/default/protocol/openid-connect/certs' })).json());
+    const { protectedHeader } = await jwtVerify(body.id_token, jwks, { issuer: ISSUER, audience: es.client.clientId });
+    expect(protectedHeader).toEqual({ alg: 'ES256', typ: 'JWT', kid: expect.stringMatching(/^es256-/) });
+    // Other clients keep RS256.
+    const rs = await codeFor(web.id, 'openid');
+    expect(decodeProtectedHeader((await exchange(web.id, web.secret, rs.code, rs.verifier)).json().id_token).alg).toBe('RS256');
+    await expect(createClient(t.deps, 'default', { name: 'x', idTokenAlg: 'HS256' }, 86400)).rejects.toThrow('ID token algorithm must be one of RS256, ES256, EdDSA');
+  });
 });

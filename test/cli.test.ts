@@ -240,7 +240,7 @@ describe.each(BACKENDS)('tessera CLI on %s', (backend) => {
       '--post-logout-redirect-uri', 'https://app.example.com/bye',
       '--cors-origin', 'https://app.example.com', '--cors-origin', 'http://localhost:5173',
       '--token-endpoint-auth-method', 'client_secret_post',
-      '--jwks', jwksFile, '--consent', 'skip', '--web-page', '--session-refresh-tokens',
+      '--jwks', jwksFile, '--consent', 'skip', '--web-page', '--session-refresh-tokens', '--id-token-alg', 'ES256',
     );
     expect(full).toEqual({
       client_id: ID,
@@ -260,6 +260,7 @@ describe.each(BACKENDS)('tessera CLI on %s', (backend) => {
       consent: 'skip',
       web_page: true,
       session_refresh_tokens: true,
+      id_token_signed_response_alg: 'ES256',
       jwks: { keys: [JWK] },
       created_at: recent(),
       updated_at: full.created_at,
@@ -282,6 +283,7 @@ describe.each(BACKENDS)('tessera CLI on %s', (backend) => {
       consent: 'required',
       web_page: false,
       session_refresh_tokens: false,
+      id_token_signed_response_alg: 'RS256',
       created_at: recent(),
       updated_at: spa.created_at,
     });
@@ -637,7 +639,7 @@ describe.each(BACKENDS)('tessera CLI on %s', (backend) => {
       await storage.clients.create({
         tenantId: 'default', clientId: legacyId, name: 'Legacy', secretDigest: null, tokenEndpointAuthMethod: 'none',
         grantTypes: ['authorization_code'], redirectUris: [], postLogoutRedirectUris: [], corsOrigins: [], scopes: [],
-        accessTokenFormat: 'jwt', accessTokenTtl: null, consent: 'required', webPage: false, sessionRefreshTokens: false,
+        accessTokenFormat: 'jwt', accessTokenTtl: null, consent: 'required', webPage: false, sessionRefreshTokens: false, idTokenAlg: null,
         jwks: null, jwksUri: null, createdAt: nowSeconds(), updatedAt: nowSeconds(),
       });
     } finally {
@@ -663,7 +665,7 @@ describe.each(BACKENDS)('tessera CLI on %s', (backend) => {
         }).then(async (r) => ({ status: r.status, body: await r.json() }));
 
       const svc = await cli.ok('client', 'create', '--tenant', 'default', '--name', 'svc', '--grant-types', 'client_credentials', '--scopes', 'read:avatars');
-      const created = await within(2000, async () => {
+      const created = await within(5000, async () => {
         const r = await token(svc.client_id, svc.client_secret, 'read:avatars');
         return r.status === 200 ? r : undefined;
       });
@@ -671,7 +673,7 @@ describe.each(BACKENDS)('tessera CLI on %s', (backend) => {
 
       // The server now holds the client in its cache; an update must still reach it.
       await cli.ok('client', 'update', '--tenant', 'default', '--scopes', 'write:avatars', '--', svc.client_id);
-      const updated = await within(2500, async () => {
+      const updated = await within(5000, async () => {
         const r = await token(svc.client_id, svc.client_secret, 'write:avatars');
         return r.status === 200 ? r : undefined;
       });
@@ -683,7 +685,7 @@ describe.each(BACKENDS)('tessera CLI on %s', (backend) => {
       });
 
       await cli.ok('client', 'delete', '--tenant', 'default', '--', svc.client_id);
-      const deleted = await within(2500, async () => {
+      const deleted = await within(5000, async () => {
         const r = await token(svc.client_id, svc.client_secret, 'write:avatars');
         return r.status === 401 ? r : undefined;
       });

@@ -15,7 +15,8 @@ import { createJwtSigner, type JwtSigner } from './jwt_sign.js';
  * - a revoked key is neither published nor used, at once.
  */
 export interface KeyRing {
-  signer(purpose: KeyPurpose): JwtSigner | undefined;
+  /** The signing key of a purpose (for ID tokens, of an algorithm: RS256 unless named). */
+  signer(purpose: KeyPurpose, alg?: SigningAlg): JwtSigner | undefined;
   jwks(): { keys: PublicJwk[] };
   /** Keys past their retention: safe to delete. */
   expired(): string[];
@@ -28,18 +29,29 @@ export const REFRESH_KEY_RETENTION = 30 * 24 * 3600;
 
 const TYP: Record<KeyPurpose, string> = { access: 'at+jwt', id: 'JWT', refresh: 'rt+jwt' }; // RFC 9068 §2.1; OIDC Core §2; DESIGN.md §1
 
+/** ID tokens are RS256 unless the client registered another algorithm (OIDC Registration §2). */
+export const DEFAULT_ID_TOKEN_ALG: SigningAlg = 'RS256';
+
+/**
+ * Keys rotate in groups. Access and refresh keys form one group per purpose: the newest
+ * signs, whatever its algorithm (`keys rotate --alg` switches the access-token algorithm).
+ * ID-token keys form one group per algorithm, since clients choose theirs.
+ */
+const groupOf = (k: SigningKeyRecord): string => (k.purpose === 'id' ? `id:${k.alg}` : k.purpose);
+
 export function buildKeyRing(records: SigningKeyRecord[], now: number, retentionSeconds: number): KeyRing {
   const live = records.filter((k) => k.revokedAt === null);
-  const signers = new Map<KeyPurpose, JwtSigner>();
+  const signers = new Map<string, JwtSigner>();
   const published: PublicJwk[] = [];
   const expired: string[] = [];
   const verifiers = new Map<string, SigningKeyRecord>();
-  for (const purpose of ['access', 'id', 'refresh'] as KeyPurpose[]) {
+  for (const group of new Set(live.map(groupOf))) {
+    const purpose = live.find((k) => groupOf(k) === group)!.purpose;
     const retention = purpose === 'refresh' ? Math.max(retentionSeconds, REFRESH_KEY_RETENTION) : retentionSeconds;
-    const keys = live.filter((k) => k.purpose === purpose).sort((a, b) => a.activatesAt - b.activatesAt || (a.seq ?? 0) - (b.seq ?? 0));
+    const keys = live.filter((k) => groupOf(k) === group).sort((a, b) => a.activatesAt - b.activatesAt || (a.seq ?? 0) - (b.seq ?? 0));
     const active = keys.filter((k) => k.activatesAt <= now);
     const current = active[active.length - 1];
-    if (current) signers.set(purpose, createJwtSigner(privateKeyObject(current.privateJwk), current.alg as SigningAlg, current.kid, TYP[purpose]));
+    if (current) signers.set(group, createJwtSigner(privateKeyObject(current.privateJwk), current.alg as SigningAlg, current.kid, TYP[purpose]));
     keys.forEach((k, i) => {
       const next = keys.slice(i + 1).find((n) => n.activatesAt <= now);
       const supersededAt = next?.activatesAt;
@@ -49,7 +61,7 @@ export function buildKeyRing(records: SigningKeyRecord[], now: number, retention
     });
   }
   return {
-    signer: (purpose) => signers.get(purpose),
+    signer: (purpose, alg) => signers.get(purpose === 'id' ? `id:${alg ?? DEFAULT_ID_TOKEN_ALG}` : purpose),
     jwks: () => ({ keys: published }),
     refreshKey: (kid) => {
       const k = verifiers.get(kid);

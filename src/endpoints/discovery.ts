@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { grants } from '../grants/index.js';
+import { ID_TOKEN_ALGS } from '../manage/clients.js';
 import { endpointUrl, type TenantContext } from '../http/context.js';
 
 const OIDC_SCOPES = ['openid', 'profile', 'email', 'offline_access'];
@@ -11,8 +12,6 @@ const OIDC_SCOPES = ['openid', 'profile', 'email', 'offline_access'];
  */
 export async function discoveryEndpoint(ctx: TenantContext, _req: FastifyRequest, reply: FastifyReply) {
   const apis = await ctx.services.cache.apiIndex(ctx.tenant.id);
-  const ring = await ctx.services.cache.keyRing(ctx.tenant.id);
-  const idAlgs = [ring.signer('id')?.alg ?? 'RS256'];
   const scopes = [...new Set([...OIDC_SCOPES, ...apis.list.flatMap((a) => a.scopes.map((s) => s.name))])];
   return reply
     .header('cache-control', 'public, max-age=300')
@@ -31,7 +30,8 @@ export async function discoveryEndpoint(ctx: TenantContext, _req: FastifyRequest
       token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
       scopes_supported: scopes,
       subject_types_supported: ['public'],
-      id_token_signing_alg_values_supported: idAlgs,
+      // Every client may choose one (--id-token-alg); the key is made on first use.
+      id_token_signing_alg_values_supported: [...ID_TOKEN_ALGS],
       prompt_values_supported: ['none', 'login', 'consent'],
       claims_supported: ['iss', 'sub', 'aud', 'exp', 'iat', 'auth_time', 'nonce', 'azp', 'sid', 'at_hash', 'c_hash', 'preferred_username', 'name', 'email', 'email_verified', 'updated_at'],
       claims_parameter_supported: false,

@@ -1,6 +1,6 @@
 import { seconds } from '../clock.js';
 import { OAuthError } from '../errors.js';
-import { SESSION_IDLE_SECONDS } from '../http/session.js';
+import { lifetimes } from '../http/session.js';
 import type { Session } from '../storage/types.js';
 import { issueAccessToken } from '../tokens/access_token.js';
 import { issueIdToken } from '../tokens/id_token.js';
@@ -86,7 +86,7 @@ export const refreshToken: GrantHandler = {
     if (!(await storage.artifacts.consume('refresh_token', key, now))) return reused();
     if (session) {
       // Refreshing is activity in the session, as in Keycloak: it extends the idle timeout.
-      const idle = Math.min(now + (ctx.tenant.sessionIdleSeconds ?? SESSION_IDLE_SECONDS), session.expiresAt);
+      const idle = Math.min(now + lifetimes(ctx).idle, session.expiresAt);
       if (idle - session.idleExpiresAt >= 60) await storage.sessions.touch(session.key, idle);
     }
 
@@ -96,11 +96,10 @@ export const refreshToken: GrantHandler = {
     const next = await issueRefreshToken(ctx, {
       client, grantId, userId: user.id, scopes: data.scopes, target: data.target, authTime: data.authTime, sid: data.sid, expiresAt: found.expiresAt,
     });
-    // OIDC Core §12.2: same iss, sub and aud, the original auth_time, and no nonce. An offline
-    // token has no session, so no sid: the signer leaves an undefined claim out (IdTokenRequest
-    // still types sid as required).
+    // OIDC Core §12.2: same iss, sub and aud, the original auth_time, and no nonce; an offline
+    // token has no session, so no sid.
     const idToken = scopes.includes('openid')
-      ? await issueIdToken(ctx, { client, user, scopes, authTime: data.authTime, sid: data.sid as string, accessToken: token.value })
+      ? await issueIdToken(ctx, { client, user, scopes, authTime: data.authTime, sid: data.sid, accessToken: token.value })
       : undefined;
     return {
       access_token: token.value,

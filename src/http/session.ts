@@ -10,7 +10,7 @@ import { cookiesOf } from './cookies.js';
 export const SESSION_IDLE_SECONDS = 30 * 60;
 export const SESSION_MAX_SECONDS = 10 * 60 * 60;
 
-const lifetimes = (ctx: TenantContext) => ({
+export const lifetimes = (ctx: TenantContext) => ({
   idle: ctx.tenant.sessionIdleSeconds ?? SESSION_IDLE_SECONDS,
   max: ctx.tenant.sessionMaxSeconds ?? SESSION_MAX_SECONDS,
 });

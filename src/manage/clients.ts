@@ -17,6 +17,8 @@ export const GRANT_TYPES = [
   'urn:ietf:params:oauth:grant-type:token-exchange',
 ] as const;
 
+export const ID_TOKEN_ALGS = ['RS256', 'ES256', 'EdDSA'] as const;
+
 /** Methods a client may register; `private_key_jwt` arrives with JWT client authentication. */
 export const AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'none'] as const;
 
@@ -37,6 +39,7 @@ export interface ClientInput {
   consent?: string;
   webPage?: boolean;
   sessionRefreshTokens?: boolean;
+  idTokenAlg?: string;
 }
 
 /**
@@ -103,6 +106,11 @@ function apply(base: Client, input: ClientInput, maxTtl: number): Client {
   }
   if (input.webPage !== undefined) c.webPage = input.webPage;
   if (input.sessionRefreshTokens !== undefined) c.sessionRefreshTokens = input.sessionRefreshTokens;
+  if (input.idTokenAlg !== undefined) {
+    // Asymmetric only: secrets are stored as digests, so HS* ID tokens cannot be offered (DESIGN.md §2).
+    if (!ID_TOKEN_ALGS.includes(input.idTokenAlg as never)) throw new InputError(`ID token algorithm must be one of ${ID_TOKEN_ALGS.join(', ')}`);
+    c.idTokenAlg = input.idTokenAlg as Client['idTokenAlg'];
+  }
   // RFC 7591 §2: jwks_uri and jwks MUST NOT both be present, so setting one drops the other.
   if (input.jwksUri !== undefined && input.jwks !== undefined) throw new InputError('give a jwks URI or a jwks, not both (RFC 7591 §2)');
   if (input.jwksUri !== undefined) {
@@ -147,7 +155,7 @@ export async function createClient(deps: ManageDeps, tenantId: string, input: Cl
     tokenEndpointAuthMethod: isPublic ? 'none' : 'client_secret_basic',
     grantTypes: ['authorization_code', 'refresh_token'], redirectUris: [], postLogoutRedirectUris: [], corsOrigins: [],
     scopes: [], accessTokenFormat: 'jwt', accessTokenTtl: null, consent: 'required', webPage: false,
-    sessionRefreshTokens: false, jwks: null, jwksUri: null, createdAt: now, updatedAt: now,
+    sessionRefreshTokens: false, idTokenAlg: null, jwks: null, jwksUri: null, createdAt: now, updatedAt: now,
   };
   const client = apply(base, { ...input, tokenEndpointAuthMethod: isPublic ? 'none' : input.tokenEndpointAuthMethod }, maxTtl);
   await deps.storage.clients.create(client);
@@ -196,6 +204,7 @@ export function clientView(c: Client, secret?: string): Record<string, unknown> 
     consent: c.consent,
     web_page: c.webPage,
     session_refresh_tokens: c.sessionRefreshTokens,
+    id_token_signed_response_alg: c.idTokenAlg ?? 'RS256',
     ...(c.jwksUri !== null && { jwks_uri: c.jwksUri }),
     ...(c.jwks !== null && { jwks: c.jwks }),
     created_at: c.createdAt,

@@ -38,12 +38,12 @@ export async function listKeys(deps: ManageDeps, tenantId: string, policy: KeyPo
   const now = seconds(deps.clock);
   const records = await deps.storage.keys.list(tenantId);
   const ring = buildKeyRing(records, now, policy.retentionSeconds);
-  const active = new Set((['access', 'id', 'refresh'] as KeyPurpose[]).map((p) => ring.signer(p)?.kid));
+  const isActive = (k: SigningKeyRecord) => ring.signer(k.purpose, k.alg as SigningAlg)?.kid === k.kid;
   return records.map((k) => ({
     kid: k.kid,
     alg: k.alg,
     purpose: k.purpose,
-    status: active.has(k.kid) ? 'active' : k.activatesAt > now ? 'pending' : 'retiring',
+    status: isActive(k) ? 'active' : k.activatesAt > now ? 'pending' : 'retiring',
     created_at: k.createdAt,
     activates_at: k.activatesAt,
   }));
@@ -70,12 +70,20 @@ export async function rotateKeys(
   const activatesAt = options.immediately ? now : now + policy.jwksCacheSeconds;
   const purposes: KeyPurpose[] = options.purpose ? [options.purpose] : ['access', 'id'];
   const added: string[] = [];
+  const existing = await deps.storage.keys.list(tenantId);
   for (const purpose of purposes) {
-    const current = (await deps.storage.keys.list(tenantId)).filter((k) => k.purpose === purpose).at(-1);
-    const alg = (options.alg as SigningAlg | undefined) ?? (current?.alg as SigningAlg | undefined) ?? DEFAULT_ALG[purpose];
-    const record = newKeyRecord(tenantId, purpose, alg, now, activatesAt);
-    await deps.storage.keys.insert(record);
-    added.push(record.kid);
+    const mine = existing.filter((k) => k.purpose === purpose);
+    // ID-token keys rotate per algorithm (clients choose theirs); others by the newest key's.
+    const algs: SigningAlg[] = options.alg
+      ? [options.alg as SigningAlg]
+      : purpose === 'id'
+        ? [...new Set(mine.map((k) => k.alg as SigningAlg))]
+        : [(mine.at(-1)?.alg as SigningAlg | undefined) ?? DEFAULT_ALG[purpose]];
+    for (const alg of algs.length ? algs : [DEFAULT_ALG[purpose]]) {
+      const record = newKeyRecord(tenantId, purpose, alg, now, activatesAt);
+      await deps.storage.keys.insert(record);
+      added.push(record.kid);
+    }
   }
   return (await listKeys(deps, tenantId, policy)).filter((k) => added.includes(k.kid));
 }
@@ -91,7 +99,9 @@ export async function revokeKey(deps: ManageDeps, tenantId: string, kid: string,
     throw new InputError(`tenant ${tenantId} has no key ${kid}`, 'not_found');
   }
   const now = seconds(deps.clock);
-  const remaining = (await deps.storage.keys.list(tenantId)).filter((k) => k.purpose === record.purpose && k.activatesAt <= now);
+  const remaining = (await deps.storage.keys.list(tenantId)).filter(
+    (k) => k.purpose === record.purpose && (record.purpose !== 'id' || k.alg === record.alg) && k.activatesAt <= now,
+  );
   if (remaining.length > 0) return { revoked: kid };
   const replacement = newKeyRecord(tenantId, record.purpose, record.alg as SigningAlg, now, now);
   await deps.storage.keys.insert(replacement);

@@ -200,11 +200,13 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex('grants_subject').on('grants').columns(['tenant_id', 'subject']).execute();
     },
   },
-  '0003_tenant_session_lifetimes': {
+  '0003_session_lifetimes_id_token_alg': {
     async up(db: Kysely<any>) {
       // Null means the built-in default (30 minutes idle, 10 hours absolute).
       await db.schema.alterTable('tenants').addColumn('session_idle_seconds', 'integer').execute();
       await db.schema.alterTable('tenants').addColumn('session_max_seconds', 'integer').execute();
+      // RFC 7591 / OIDC Registration name; null means RS256.
+      await db.schema.alterTable('clients').addColumn('id_token_signed_response_alg', 'text').execute();
     },
   },
 };

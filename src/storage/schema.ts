@@ -32,6 +32,7 @@ export interface Database {
     consent: string;
     web_page: number;
     session_refresh_tokens: number;
+    id_token_signed_response_alg: string | null;
     jwks: string | null;
     jwks_uri: string | null;
     created_at: number;

@@ -32,6 +32,8 @@ export interface Client {
   consent: 'required' | 'skip';
   webPage: boolean;
   sessionRefreshTokens: boolean;
+  /** ID-token algorithm; null = RS256 (never none or HS*). */
+  idTokenAlg: 'RS256' | 'ES256' | 'EdDSA' | null;
   jwks: object | null;
   jwksUri: string | null;
   createdAt: number;

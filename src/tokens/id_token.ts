@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
 import { seconds } from '../clock.js';
-import { OAuthError } from '../errors.js';
+import { DEFAULT_ID_TOKEN_ALG } from '../crypto/key_ring.js';
 import type { TenantContext } from '../http/context.js';
 import type { Client, User } from '../storage/types.js';
 import { userClaims } from './claims.js';
+import { signerFor } from './signing_key.js';
 
 /** ID tokens live as long as Keycloak's default access token: long enough to be validated. */
 export const ID_TOKEN_TTL = 3600;
@@ -23,16 +24,15 @@ export interface IdTokenRequest {
   scopes: string[];
   nonce?: string;
   authTime: number;
-  sid: string;
+  /** The login session (absent for a token refreshed offline, which has none). */
+  sid?: string;
   accessToken?: string;
   code?: string;
 }
 
-/** An ID token (OIDC Core §2), signed with the tenant's ID-token key (RS256 unless rotated otherwise). */
+/** An ID token (OIDC Core §2), signed with the tenant's ID-token key of the client's algorithm (RS256 by default). */
 export async function issueIdToken(ctx: TenantContext, req: IdTokenRequest): Promise<string> {
-  const ring = ctx.services.cache.peekKeyRing(ctx.tenant.id) ?? (await ctx.services.cache.keyRing(ctx.tenant.id));
-  const signer = ring.signer('id');
-  if (!signer) throw new OAuthError('server_error', 'the tenant has no active ID token key', { detail: ctx.tenant.id });
+  const signer = await signerFor(ctx, 'id', req.client.idTokenAlg ?? DEFAULT_ID_TOKEN_ALG);
   const iat = seconds(ctx.services.clock);
   return signer.sign({
     iss: ctx.issuer,
@@ -43,7 +43,7 @@ export async function issueIdToken(ctx: TenantContext, req: IdTokenRequest): Pro
     iat,
     auth_time: req.authTime,
     ...(req.nonce !== undefined && { nonce: req.nonce }),
-    sid: req.sid,
+    ...(req.sid !== undefined && { sid: req.sid }),
     ...(req.accessToken !== undefined && { at_hash: halfHash(req.accessToken, signer.alg) }),
     ...(req.code !== undefined && { c_hash: halfHash(req.code, signer.alg) }),
     ...userClaims(req.user, req.scopes),

@@ -2,9 +2,9 @@ import { decodeProtectedHeader, errors, jwtVerify } from 'jose';
 import { seconds } from '../clock.js';
 import { OAuthError } from '../errors.js';
 import type { TenantContext } from '../http/context.js';
-import { newKeyRecord } from '../manage/keys.js';
 import type { Client } from '../storage/types.js';
 import { newOpaqueValue, storageKey } from './opaque.js';
+import { signerFor } from './signing_key.js';
 import type { Target } from './target.js';
 
 /** What a refresh token's stored row remembers, for the refresh grant. */
@@ -36,16 +36,8 @@ export interface RefreshTokenRequest extends RefreshData {
  * grant, so rotation, reuse detection and revocation work as for an opaque value.
  */
 export async function issueRefreshToken(ctx: TenantContext, req: RefreshTokenRequest): Promise<string> {
-  const { storage, clock, random, cache } = ctx.services;
-  let signer = (await cache.keyRing(ctx.tenant.id)).signer('refresh');
-  if (!signer) {
-    // Made on first use: tenants created before refresh tokens existed have none yet.
-    const now = seconds(clock);
-    await storage.keys.insert(newKeyRecord(ctx.tenant.id, 'refresh', 'HS256', now, now));
-    cache.clear();
-    signer = (await cache.keyRing(ctx.tenant.id)).signer('refresh');
-    if (!signer) throw new OAuthError('server_error', 'the tenant has no refresh-token key', { detail: ctx.tenant.id });
-  }
+  const { storage, clock, random } = ctx.services;
+  const signer = await signerFor(ctx, 'refresh');
   const iat = seconds(clock);
   const jti = newOpaqueValue(clock, random);
   const data: RefreshData = { userId: req.userId, scopes: req.scopes, target: req.target, sid: req.sid, authTime: req.authTime };

@@ -213,7 +213,7 @@ describe.each(BACKENDS)('SECURITY-CHECKLIST E: OpenID Connect on %s', (backend) 
 
       for (const path of ['/realms/default/.well-known/openid-configuration', '/realms/default/.well-known/oauth-authorization-server', '/.well-known/oauth-authorization-server/realms/default', '/realms/acme/.well-known/openid-configuration']) {
         const meta = (await t.app.inject({ url: path })).json();
-        expect({ path, algs: meta.id_token_signing_alg_values_supported }).toEqual({ path, algs: ['RS256'] });
+        expect({ path, algs: meta.id_token_signing_alg_values_supported }).toEqual({ path, algs: ['RS256', 'ES256', 'EdDSA'] });
         const algLists = Object.entries(meta).filter(([k]) => k.endsWith('_alg_values_supported'));
         expect(algLists.flatMap(([, v]) => (v as string[]).filter((a) => a.toLowerCase() === 'none'))).toEqual([]);
       }

@@ -15,7 +15,7 @@ const client = (tenantId: string, clientId: string): Client => ({
   tenantId, clientId, name: `client ${clientId}`, secretDigest: 'digest', tokenEndpointAuthMethod: 'client_secret_basic',
   grantTypes: ['client_credentials'], redirectUris: ['https://app.example/cb'], postLogoutRedirectUris: [], corsOrigins: ['https://app.example'],
   scopes: ['read:avatars'], accessTokenFormat: 'jwt', accessTokenTtl: 600, consent: 'required', webPage: true,
-  sessionRefreshTokens: false, jwks: null, jwksUri: null, createdAt: T0, updatedAt: T0,
+  sessionRefreshTokens: false, idTokenAlg: null, jwks: null, jwksUri: null, createdAt: T0, updatedAt: T0,
 });
 
 const api = (tenantId: string, id: string, audience: string, scopes: string[]): Api => ({
@@ -258,6 +258,15 @@ describe.each(BACKENDS)('user, session and consent storage contract on %s', (bac
     await s.sessions.touch('k2', T0 + 3600);
     expect(await s.sessions.get('k2')).toEqual(session('k2', 'u1', { revokedAt: T0 + 10 }));
     await s.sessions.touch('absent', T0 + 3600);
+  });
+
+  it('getById finds a session by its public id within its tenant only, revoked or not', async () => {
+    expect(await s.sessions.getById('t1', 'sid-k1')).toEqual(await s.sessions.get('k1'));
+    expect(await s.sessions.getById('t1', 'sid-k2')).toEqual(session('k2', 'u1', { revokedAt: T0 + 10 }));
+    await s.sessions.create(session('k-t2', 'u4', { tenantId: 't2' }));
+    expect(await s.sessions.getById('t2', 'sid-k-t2')).toEqual(session('k-t2', 'u4', { tenantId: 't2' }));
+    expect(await s.sessions.getById('t1', 'sid-k-t2')).toBeUndefined();
+    expect(await s.sessions.getById('t1', 'k1')).toBeUndefined();
   });
 
   it('revokeAllForUser revokes every unrevoked session of that user alone and counts the live ones', async () => {

@@ -23,6 +23,7 @@ const CLIENT_OPTIONS: Options = {
   'no-web-page': { type: 'boolean' },
   'session-refresh-tokens': { type: 'boolean' },
   'no-session-refresh-tokens': { type: 'boolean' },
+  'id-token-alg': { type: 'string' },
 };
 
 function readJwks(path: string | undefined): object | undefined {
@@ -52,10 +53,11 @@ function input(v: Values): ClientInput {
     consent: str(v, 'consent'),
     webPage: toggle(v, 'web-page'),
     sessionRefreshTokens: toggle(v, 'session-refresh-tokens'),
+    idTokenAlg: str(v, 'id-token-alg'),
   };
 }
 
-const FLAGS = '[--redirect-uri U]... [--grant-types a,b] [--scopes "s1 s2"] [--access-token-format jwt|opaque] [--access-token-ttl S] [--post-logout-redirect-uri U]... [--cors-origin O]... [--token-endpoint-auth-method M] [--jwks-uri U | --jwks FILE] [--consent required|skip] [--web-page | --no-web-page] [--session-refresh-tokens | --no-session-refresh-tokens]';
+const FLAGS = '[--redirect-uri U]... [--grant-types a,b] [--scopes "s1 s2"] [--access-token-format jwt|opaque] [--access-token-ttl S] [--post-logout-redirect-uri U]... [--cors-origin O]... [--token-endpoint-auth-method M] [--jwks-uri U | --jwks FILE] [--consent required|skip] [--web-page | --no-web-page] [--session-refresh-tokens | --no-session-refresh-tokens] [--id-token-alg RS256|ES256|EdDSA]';
 
 export const clientCommands: Command[] = [
   {
