@@ -67,7 +67,7 @@ describe.each(BACKENDS)('authorization code flow on %s', (backend) => {
     });
     expect(res.statusCode).toBe(200);
     const body = res.json();
-    expect(body).toEqual({ access_token: expect.any(String), token_type: 'Bearer', expires_in: 3600, scope: 'openid profile email', id_token: expect.any(String) });
+    expect(body).toEqual({ access_token: expect.any(String), token_type: 'Bearer', 'not-before-policy': 0, expires_in: 3600, scope: 'openid profile email', id_token: expect.any(String) });
     const jwks = createLocalJWKSet((await t.app.inject({ url: '/realms/default/protocol/openid-connect/certs' })).json());
     const { payload, protectedHeader } = await jwtVerify(body.id_token, jwks, { issuer: ISSUER, audience: web.id });
     expect(protectedHeader.alg).toBe('RS256');
@@ -130,7 +130,7 @@ describe.each(BACKENDS)('authorization code flow on %s', (backend) => {
     const res = await exchange(web.id, web.secret, code, verifier);
     expect(res.statusCode).toBe(200);
     const body = res.json();
-    expect(Object.keys(body).sort()).toEqual(['access_token', 'expires_in', 'id_token', 'refresh_token', 'scope', 'token_type']);
+    expect(Object.keys(body).sort()).toEqual(['access_token', 'expires_in', 'id_token', 'not-before-policy', 'refresh_token', 'scope', 'token_type']);
     const header = decodeProtectedHeader(body.refresh_token);
     expect(header).toEqual({ alg: 'HS256', typ: 'rt+jwt', kid: expect.stringMatching(/^hs256-/) });
     const claims = decodeJwt(body.refresh_token);

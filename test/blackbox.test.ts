@@ -102,7 +102,7 @@ describe.each(BACKENDS)('black box on %s', (backend) => {
       [oauth.allowInsecureRequests]: true,
     });
     const tokens = await oauth.processClientCredentialsResponse(as, c, tokenResponse);
-    expect(tokens).toEqual({ access_token: expect.any(String), token_type: 'bearer', expires_in: 3600, scope: 'write:avatars' });
+    expect(tokens).toEqual({ access_token: expect.any(String), token_type: 'bearer', 'not-before-policy': 0, expires_in: 3600, scope: 'write:avatars' });
 
     const { payload } = await verifyAccessToken(tokens.access_token, as.issuer, `${issuer}/api`);
     expect(payload).toEqual({
@@ -122,21 +122,21 @@ describe.each(BACKENDS)('black box on %s', (backend) => {
     expect(r.status).toBe(200);
     expect(r.headers.get('cache-control')).toBe('no-store');
     expect(r.headers.get('pragma')).toBe('no-cache');
-    expect(await r.json()).toEqual({ access_token: expect.stringMatching(OPAQUE), token_type: 'Bearer', expires_in: 3600, scope: 'read:avatars' });
+    expect(await r.json()).toEqual({ access_token: expect.stringMatching(OPAQUE), token_type: 'Bearer', 'not-before-policy': 0, expires_in: 3600, scope: 'read:avatars' });
   });
 
   it('answers on the /oauth/token and /oauth2/token aliases with the same issuer; commas split scopes only on /oauth2/', async () => {
     const oauthAlias = await tokenRequest('/oauth/token', svc.client_id, svc.client_secret, { scope: 'read:avatars write:avatars' });
     expect(oauthAlias.status).toBe(200);
     const viaOauth = await oauthAlias.json();
-    expect(viaOauth).toEqual({ access_token: expect.any(String), token_type: 'Bearer', expires_in: 3600, scope: 'read:avatars write:avatars' });
+    expect(viaOauth).toEqual({ access_token: expect.any(String), token_type: 'Bearer', 'not-before-policy': 0, expires_in: 3600, scope: 'read:avatars write:avatars' });
     expect((await verifyAccessToken(viaOauth.access_token, issuer, `${issuer}/api`)).payload).toMatchObject({ iss: issuer, scope: 'read:avatars write:avatars' });
 
     // Pulsoid's documentation separates scopes with commas: accepted on its /oauth2/ aliases.
     const pulsoid = await tokenRequest('/oauth2/token', svc.client_id, svc.client_secret, { scope: 'read:avatars,write:avatars' });
     expect(pulsoid.status).toBe(200);
     const viaOauth2 = await pulsoid.json();
-    expect(viaOauth2).toEqual({ access_token: expect.any(String), token_type: 'Bearer', expires_in: 3600, scope: 'read:avatars write:avatars' });
+    expect(viaOauth2).toEqual({ access_token: expect.any(String), token_type: 'Bearer', 'not-before-policy': 0, expires_in: 3600, scope: 'read:avatars write:avatars' });
     expect((await verifyAccessToken(viaOauth2.access_token, issuer, `${issuer}/api`)).payload).toMatchObject({ iss: issuer, scope: 'read:avatars write:avatars' });
 
     // Elsewhere a comma is a scope character (RFC 6749 §3.3): "read:avatars,write:avatars" is one scope the client does not have.

@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyPassword } from '../src/crypto/password.js';
 import { openStorage } from '../src/storage/index.js';
 import { BACKENDS, createTestDatabase, type TestDatabase } from './helpers.js';
+import { runTessera, type RunResult } from './support/server.js';
 
 const BIN = fileURLToPath(new URL('../bin/tessera.js', import.meta.url));
 const PUBLIC_URL = 'http://tessera.test';
@@ -25,27 +26,8 @@ const SECRET = expect.stringMatching(/^[A-Za-z0-9_-]{43}$/); // 256-bit secrets,
 const nowSeconds = () => Math.floor(Date.now() / 1000);
 const recent = () => expect.toSatisfy((v: unknown) => Number.isInteger(v) && Math.abs((v as number) - nowSeconds()) < 120, 'a time in seconds close to now');
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Standard input holds `stdin` (nothing if not given), then ends. */
-function spawnCli(env: NodeJS.ProcessEnv, args: string[], stdin = ''): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
-    // A command that never reads its input may exit first; the write then fails harmlessly.
-    child.stdin.on('error', () => {});
-    child.stdin.end(stdin);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+type Run = RunResult;
+const spawnCli = runTessera;
 
 /** The CLI bound to one database; with `stdin`, every run gets it on standard input. */
 function cliFor(databaseUrl: string, stdin?: string) {
@@ -260,6 +242,7 @@ describe.each(BACKENDS)('tessera CLI on %s', (backend) => {
       consent: 'skip',
       web_page: true,
       session_refresh_tokens: true,
+      refresh_token_grace_seconds: 0,
       id_token_signed_response_alg: 'ES256',
       jwks: { keys: [JWK] },
       created_at: recent(),
@@ -283,6 +266,7 @@ describe.each(BACKENDS)('tessera CLI on %s', (backend) => {
       consent: 'required',
       web_page: false,
       session_refresh_tokens: false,
+      refresh_token_grace_seconds: 0,
       id_token_signed_response_alg: 'RS256',
       created_at: recent(),
       updated_at: spa.created_at,
@@ -368,7 +352,7 @@ describe.each(BACKENDS)('tessera CLI on %s', (backend) => {
   });
 
   it('manages APIs: scopes with descriptions, unique audiences and scope names, show by id or audience, update, delete', async () => {
-    const avatars = await cli.ok(
+    const { client_id: apiClientId, client_secret: apiSecret, ...avatars } = await cli.ok(
       'api', 'create', '--tenant', 'default', '--audience', 'https://api.example.com/', '--name', 'Avatars',
       '--scope', 'read:avatars=Read your avatars', '--scope', 'write:avatars=Change your avatar = picture', '--scopes', 'read:profile admin:all', '--access-token-ttl', '300',
     );
@@ -383,6 +367,8 @@ describe.each(BACKENDS)('tessera CLI on %s', (backend) => {
       ],
       created_at: recent(), updated_at: avatars.created_at,
     });
+    // Resource-server credentials for introspection, shown once: the API's id and a 256-bit secret.
+    expect({ apiClientId, apiSecret }).toEqual({ apiClientId: avatars.id, apiSecret: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/) });
 
     const [duplicate, takenScope, relative, fragment, noAudience] = await Promise.all([
       cli.fails('api', 'create', '--tenant', 'default', '--audience', 'https://api.example.com/', '--scope', 'fresh:scope'),
@@ -413,7 +399,8 @@ describe.each(BACKENDS)('tessera CLI on %s', (backend) => {
       updated_at: expect.toSatisfy((t: number) => t >= avatars.created_at),
     });
     // write:avatars was released by the update, so another API may now define it.
-    const media = await cli.ok('api', 'create', '--tenant', 'default', '--audience', 'urn:example:media', '--scope', 'write:avatars=Upload avatars');
+    const { client_id: mediaClientId, client_secret: _mediaSecret, ...media } = await cli.ok('api', 'create', '--tenant', 'default', '--audience', 'urn:example:media', '--scope', 'write:avatars=Upload avatars');
+    expect(mediaClientId).toBe(media.id);
     expect(media).toEqual({
       id: ID, tenant: 'default', audience: 'urn:example:media', name: 'urn:example:media', access_token_ttl: null,
       scopes: [{ name: 'write:avatars', description: 'Upload avatars' }], created_at: recent(), updated_at: media.created_at,
@@ -632,6 +619,26 @@ describe.each(BACKENDS)('tessera CLI on %s', (backend) => {
     expect((await cli.ok('client', 'list', '--tenant', 'toggles')).clients).toEqual([expect.objectContaining({ client_id: c.client_id, client_name: 'Page 2' })]);
   });
 
+  it('sets a refresh grace window of 0–60 seconds with --refresh-grace-seconds on create and update, off by default', async () => {
+    await cli.ok('tenant', 'create', 'grace');
+    const plain = await cli.ok('client', 'create', '--tenant', 'grace', '--name', 'Plain');
+    expect(plain).toMatchObject({ refresh_token_grace_seconds: 0 });
+    const c = await cli.ok('client', 'create', '--tenant', 'grace', '--name', 'Tabs', '--refresh-grace-seconds', '10');
+    expect(c).toMatchObject({ refresh_token_grace_seconds: 10 });
+    expect(await cli.ok('client', 'update', '--tenant', 'grace', '--refresh-grace-seconds', '60', '--', c.client_id)).toMatchObject({ refresh_token_grace_seconds: 60 });
+    expect(await cli.ok('client', 'update', '--tenant', 'grace', '--name', 'Tabs 2', '--', c.client_id)).toMatchObject({ refresh_token_grace_seconds: 60 });
+    expect(await cli.ok('client', 'update', '--tenant', 'grace', '--refresh-grace-seconds', '0', '--', c.client_id)).toMatchObject({ refresh_token_grace_seconds: 0 });
+    const [tooLong, negative, fraction] = await Promise.all([
+      cli.fails('client', 'update', '--tenant', 'grace', '--refresh-grace-seconds', '61', '--', c.client_id),
+      cli.fails('client', 'create', '--tenant', 'grace', '--name', 'x', '--refresh-grace-seconds', '-1'),
+      cli.fails('client', 'create', '--tenant', 'grace', '--name', 'x', '--refresh-grace-seconds', '1.5'),
+    ]);
+    expect(tooLong).toEqual(inputError('client update', 'refresh grace seconds must be a whole number from 0 to 60'));
+    expect(negative.code).not.toBe(0);
+    expect(fraction).toEqual(inputError('client create', '--refresh-grace-seconds must be a whole number, not "1.5"'));
+    expect((await cli.ok('client', 'list', '--tenant', 'grace')).clients.map((x: { client_name: string }) => x.client_name).sort()).toEqual(['Plain', 'Tabs 2']);
+  });
+
   it('takes an id that starts with "-" (made before ids began with a letter or digit) only after --, and says so', async () => {
     const legacyId = '-HVhUB0qLlXwTqRz1fJYgA';
     const storage = await openStorage(database.url);
@@ -639,7 +646,7 @@ describe.each(BACKENDS)('tessera CLI on %s', (backend) => {
       await storage.clients.create({
         tenantId: 'default', clientId: legacyId, name: 'Legacy', secretDigest: null, tokenEndpointAuthMethod: 'none',
         grantTypes: ['authorization_code'], redirectUris: [], postLogoutRedirectUris: [], corsOrigins: [], scopes: [],
-        accessTokenFormat: 'jwt', accessTokenTtl: null, consent: 'required', webPage: false, sessionRefreshTokens: false, idTokenAlg: null,
+        accessTokenFormat: 'jwt', accessTokenTtl: null, consent: 'required', webPage: false, sessionRefreshTokens: false, refreshGraceSeconds: 0, idTokenAlg: null, notBefore: 0,
         jwks: null, jwksUri: null, createdAt: nowSeconds(), updatedAt: nowSeconds(),
       });
     } finally {
@@ -669,7 +676,7 @@ describe.each(BACKENDS)('tessera CLI on %s', (backend) => {
         const r = await token(svc.client_id, svc.client_secret, 'read:avatars');
         return r.status === 200 ? r : undefined;
       });
-      expect(created.value).toEqual({ status: 200, body: { access_token: expect.stringMatching(/^ey/), token_type: 'Bearer', expires_in: 3600, scope: 'read:avatars' } });
+      expect(created.value).toEqual({ status: 200, body: { access_token: expect.stringMatching(/^ey/), token_type: 'Bearer', 'not-before-policy': 0, expires_in: 3600, scope: 'read:avatars' } });
 
       // The server now holds the client in its cache; an update must still reach it.
       await cli.ok('client', 'update', '--tenant', 'default', '--scopes', 'write:avatars', '--', svc.client_id);
@@ -678,7 +685,7 @@ describe.each(BACKENDS)('tessera CLI on %s', (backend) => {
         return r.status === 200 ? r : undefined;
       });
       expect(updated.value, `update seen after ${updated.elapsed} ms`).toEqual({
-        status: 200, body: { access_token: expect.any(String), token_type: 'Bearer', expires_in: 3600, scope: 'write:avatars' },
+        status: 200, body: { access_token: expect.any(String), token_type: 'Bearer', 'not-before-policy': 0, expires_in: 3600, scope: 'write:avatars' },
       });
       expect(await token(svc.client_id, svc.client_secret, 'read:avatars')).toEqual({
         status: 400, body: { error: 'invalid_scope', error_description: 'the client may not request scope read:avatars' },

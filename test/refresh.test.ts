@@ -79,7 +79,7 @@ describe.each(BACKENDS)('refresh_token grant on %s', (backend) => {
 
   const success = (scope: string, extra: Record<string, unknown> = {}) => ({
     status: 200,
-    body: { access_token: expect.any(String), token_type: 'Bearer', expires_in: 3600, refresh_token: expect.any(String), scope, ...extra },
+    body: { access_token: expect.any(String), token_type: 'Bearer', 'not-before-policy': 0, expires_in: 3600, refresh_token: expect.any(String), scope, ...extra },
   });
 
   const grantOf = async (refreshToken: string) => (await t.storage.artifacts.find('refresh_token', storageKey(decodeJwt(refreshToken).jti!)))!.grantId!;

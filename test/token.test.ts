@@ -46,7 +46,7 @@ describe.each(BACKENDS)('token endpoint, client_credentials, on %s', (backend) =
     expect(res.headers.pragma).toBe('no-cache');
     expect(res.headers['content-type']).toBe('application/json; charset=utf-8');
     const body = res.json();
-    expect(body).toEqual({ access_token: expect.any(String), token_type: 'Bearer', expires_in: 900, scope: 'read:avatars' });
+    expect(body).toEqual({ access_token: expect.any(String), token_type: 'Bearer', 'not-before-policy': 0, expires_in: 900, scope: 'read:avatars' });
     const { payload, protectedHeader } = await jwtVerify(body.access_token, await jwks(), { issuer: ISSUER, typ: 'at+jwt', audience: 'https://api.loomai.com/' });
     expect(protectedHeader).toEqual({ alg: 'ES256', typ: 'at+jwt', kid: expect.any(String) });
     expect(payload).toEqual({
@@ -70,7 +70,7 @@ describe.each(BACKENDS)('token endpoint, client_credentials, on %s', (backend) =
 
   it('selects the API by audience (Auth0) and grants only its scopes when none are named', async () => {
     const res = await ccPost({ audience: 'https://api.loomai.com/' });
-    expect(res.json()).toEqual({ access_token: expect.any(String), token_type: 'Bearer', expires_in: 900, scope: 'read:avatars write:avatars tenant:level' });
+    expect(res.json()).toEqual({ access_token: expect.any(String), token_type: 'Bearer', 'not-before-policy': 0, expires_in: 900, scope: 'read:avatars write:avatars tenant:level' });
     const { payload } = await jwtVerify(res.json().access_token, await jwks());
     expect(payload.aud).toBe('https://api.loomai.com/');
   });
@@ -85,7 +85,7 @@ describe.each(BACKENDS)('token endpoint, client_credentials, on %s', (backend) =
 
   it('infers the API from the scopes when no audience is named', async () => {
     const res = await ccPost({ scope: 'data:heart_rate:read' });
-    expect(res.json()).toEqual({ access_token: expect.any(String), token_type: 'Bearer', expires_in: 3600, scope: 'data:heart_rate:read' });
+    expect(res.json()).toEqual({ access_token: expect.any(String), token_type: 'Bearer', 'not-before-policy': 0, expires_in: 3600, scope: 'data:heart_rate:read' });
     expect((await jwtVerify(res.json().access_token, await jwks())).payload.aud).toBe('https://pulsoid.example/');
   });
 
@@ -98,7 +98,7 @@ describe.each(BACKENDS)('token endpoint, client_credentials, on %s', (backend) =
     const before = Date.now();
     const res = await post(form({ grant_type: 'client_credentials' }), { authorization: basic(opaque.id, opaque.secret) });
     // A millisecond time prefix (12 hex digits), then 256 random bits.
-    expect(res.json()).toEqual({ access_token: expect.stringMatching(/^[0-9a-f]{12}[A-Za-z0-9_-]{43}$/), token_type: 'Bearer', expires_in: 120, scope: 'read:avatars' });
+    expect(res.json()).toEqual({ access_token: expect.stringMatching(/^[0-9a-f]{12}[A-Za-z0-9_-]{43}$/), token_type: 'Bearer', 'not-before-policy': 0, expires_in: 120, scope: 'read:avatars' });
     const token: string = res.json().access_token;
     expect(parseInt(token.slice(0, 12), 16)).toBeGreaterThanOrEqual(before);
     expect(parseInt(token.slice(0, 12), 16)).toBeLessThanOrEqual(Date.now());

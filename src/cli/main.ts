@@ -6,14 +6,16 @@ import { openStorage, type Storage } from '../storage/index.js';
 import { parse, UsageError } from './args.js';
 import type { CliEnv, Command } from './command.js';
 import { apiCommands } from './commands/api.js';
+import { auditCommands } from './commands/audit.js';
 import { clientCommands } from './commands/client.js';
 import { keyCommands } from './commands/keys.js';
 import { serverCommands } from './commands/server.js';
 import { tenantCommands } from './commands/tenant.js';
+import { tokenCommands } from './commands/token.js';
 import { userCommands } from './commands/user.js';
 
 /** Every command, by the words that name it. */
-const COMMANDS: Command[] = [...serverCommands, ...tenantCommands, ...clientCommands, ...apiCommands, ...userCommands, ...keyCommands];
+const COMMANDS: Command[] = [...serverCommands, ...tenantCommands, ...clientCommands, ...apiCommands, ...userCommands, ...keyCommands, ...tokenCommands, ...auditCommands];
 
 /** `tessera start` flags: the environment's keys in kebab case (DESIGN.md §1 Configuration). */
 const CONFIG_FLAGS: Record<string, keyof ConfigInput> = {

@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { seconds } from '../clock.js';
 import { OAuthError } from '../errors.js';
+import { audit } from '../audit.js';
 import { sendAuthorizationError, sendAuthorizationResponse, type ResponseTarget } from '../http/authorization_redirect.js';
 import type { TenantContext } from '../http/context.js';
 import { completeInteraction, startInteraction, type Interaction } from '../http/interaction.js';
@@ -95,6 +96,7 @@ export async function proceed(
   const target = responseTarget(req, client, interaction !== undefined);
   try {
     const params = await issueAuthorization(ctx, client, req, signedIn.user, signedIn.session);
+    if (params.access_token) await audit(ctx, { type: 'token.issued', actor: client.clientId, clientId: client.clientId, userId: signedIn.user.id, ip: httpReq.ip, detail: { grant_type: 'implicit', scope: params.scope } });
     return sendAuthorizationResponse(ctx, reply, target, params);
   } catch (err) {
     if (err instanceof OAuthError && err.status < 500) return sendAuthorizationError(ctx, reply, target, err);

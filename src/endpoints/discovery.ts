@@ -21,6 +21,8 @@ export async function discoveryEndpoint(ctx: TenantContext, _req: FastifyRequest
       authorization_endpoint: endpointUrl(ctx.issuer, 'auth'),
       token_endpoint: endpointUrl(ctx.issuer, 'token'),
       userinfo_endpoint: endpointUrl(ctx.issuer, 'userinfo'),
+      revocation_endpoint: endpointUrl(ctx.issuer, 'revoke'),
+      introspection_endpoint: endpointUrl(ctx.issuer, 'token/introspect'),
       end_session_endpoint: endpointUrl(ctx.issuer, 'logout'),
       jwks_uri: endpointUrl(ctx.issuer, 'certs'),
       grant_types_supported: [...grants.keys(), 'implicit'],
@@ -28,6 +30,9 @@ export async function discoveryEndpoint(ctx: TenantContext, _req: FastifyRequest
       response_modes_supported: ['query', 'fragment', 'form_post', 'web_page'],
       code_challenge_methods_supported: ['S256'],
       token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
+      // RFC 7009 §2.1: a public client revokes its tokens by its client_id; introspection needs a secret (RFC 7662 §2.1).
+      revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
+      introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
       scopes_supported: scopes,
       subject_types_supported: ['public'],
       // Every client may choose one (--id-token-alg); the key is made on first use.

@@ -2,22 +2,39 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { seconds } from '../clock.js';
 import { verifyDummy, verifyPassword } from '../crypto/password.js';
 import { OAuthError } from '../errors.js';
+import { audit } from '../audit.js';
 import { sendAuthorizationError } from '../http/authorization_redirect.js';
 import type { TenantContext } from '../http/context.js';
-import { formBody } from '../http/form.js';
-import { loadInteraction, completeInteraction } from '../http/interaction.js';
+import { formBody, type FormParams } from '../http/form.js';
+import { completeInteraction, loadInteraction, type Interaction } from '../http/interaction.js';
+import type { Client } from '../storage/types.js';
 import { currentSession, startSession } from '../http/session.js';
 import { sendErrorPage } from './authorize.js';
 import { proceed, renderLogin, responseTarget } from './authorize_flow.js';
 
 const INVALID = 'Invalid username or password.';
 
-async function interactionAndClient(ctx: TenantContext, req: FastifyRequest) {
-  const params = formBody(req);
-  const interaction = await loadInteraction(ctx, req, params);
-  const client = await ctx.services.cache.client(ctx.tenant.id, interaction.request.clientId);
-  if (!client) throw new OAuthError('invalid_request', 'the client of this sign-in no longer exists');
-  return { params, interaction, client };
+type Flow = { params: FormParams; interaction: Interaction; client: Client };
+
+/**
+ * A handler for a form of the sign-in flow: it runs on the interaction the form continues
+ * (CSRF token and browser binding checked); a forged, expired or replayed form gets a page.
+ */
+function formAction(handler: (ctx: TenantContext, req: FastifyRequest, reply: FastifyReply, flow: Flow) => Promise<unknown>) {
+  return async (ctx: TenantContext, req: FastifyRequest, reply: FastifyReply) => {
+    let flow: Flow;
+    try {
+      const params = formBody(req);
+      const interaction = await loadInteraction(ctx, req, params);
+      const client = await ctx.services.cache.client(ctx.tenant.id, interaction.request.clientId);
+      if (!client) throw new OAuthError('invalid_request', 'the client of this sign-in no longer exists');
+      flow = { params, interaction, client };
+    } catch (err) {
+      if (err instanceof OAuthError && err.status < 500) return sendErrorPage(reply, err);
+      throw err;
+    }
+    return handler(ctx, req, reply, flow);
+  };
 }
 
 /**
@@ -25,15 +42,7 @@ async function interactionAndClient(ctx: TenantContext, req: FastifyRequest) {
  * same answer (SECURITY-CHECKLIST 56); failures are throttled per account and per IP with
  * growing delays, never a lockout the attacker controls.
  */
-export async function authenticateEndpoint(ctx: TenantContext, req: FastifyRequest, reply: FastifyReply) {
-  let flow;
-  try {
-    flow = await interactionAndClient(ctx, req);
-  } catch (err) {
-    if (err instanceof OAuthError && err.status < 500) return sendErrorPage(reply, err);
-    throw err;
-  }
-  const { params, interaction, client } = flow;
+export const authenticateEndpoint = formAction(async (ctx, req, reply, { params, interaction, client }) => {
   const username = params.get('username')?.trim() ?? '';
   const password = params.get('password') ?? '';
   const { throttle, clock, storage } = ctx.services;
@@ -48,24 +57,20 @@ export async function authenticateEndpoint(ctx: TenantContext, req: FastifyReque
   const ok = user ? await verifyPassword(user.passwordHash, password) : await verifyDummy(password);
   if (!user || !ok) {
     await throttle.fail(account, req.ip, now);
+    // Only a known account is named: what was typed as a username may be a password.
+    await audit(ctx, { type: 'sign_in.failure', actor: user?.id ?? 'anonymous', userId: user?.id, clientId: client.clientId, ip: req.ip, detail: { reason: user ? 'invalid_password' : 'unknown_user' } });
     return renderLogin(ctx, reply, client, interaction, { status: 401, username, error: INVALID });
   }
   await throttle.succeed(account, req.ip, now);
+  if (user.disabled) await audit(ctx, { type: 'sign_in.failure', actor: user.id, userId: user.id, clientId: client.clientId, ip: req.ip, detail: { reason: 'user_disabled' } });
   if (user.disabled) return renderLogin(ctx, reply, client, interaction, { status: 403, username, error: 'This account is disabled. Contact the administrator.' });
   const session = await startSession(ctx, req, reply, user, ['pwd']);
+  await audit(ctx, { type: 'sign_in.success', actor: user.id, userId: user.id, clientId: client.clientId, ip: req.ip, detail: { method: 'pwd' } });
   return proceed(ctx, req, reply, client, interaction.request, { session, user }, interaction);
-}
+});
 
 /** The consent form's POST: `decision=allow` or `decision=deny` (DESIGN.md §1). */
-export async function consentEndpoint(ctx: TenantContext, req: FastifyRequest, reply: FastifyReply) {
-  let flow;
-  try {
-    flow = await interactionAndClient(ctx, req);
-  } catch (err) {
-    if (err instanceof OAuthError && err.status < 500) return sendErrorPage(reply, err);
-    throw err;
-  }
-  const { params, interaction, client } = flow;
+export const consentEndpoint = formAction(async (ctx, req, reply, { params, interaction, client }) => {
   const signedIn = await currentSession(ctx, req);
   if (!signedIn) return sendErrorPage(reply, new OAuthError('login_required', 'your session has ended; return to the application and sign in again'));
   const decision = params.get('decision');
@@ -75,5 +80,6 @@ export async function consentEndpoint(ctx: TenantContext, req: FastifyRequest, r
   }
   if (decision !== 'allow') return sendErrorPage(reply, new OAuthError('invalid_request', 'choose Allow or Deny'));
   await ctx.services.storage.consents.remember(ctx.tenant.id, signedIn.user.id, client.clientId, interaction.request.scopes, seconds(ctx.services.clock));
+  await audit(ctx, { type: 'consent.granted', actor: signedIn.user.id, userId: signedIn.user.id, clientId: client.clientId, ip: req.ip, detail: { scope: interaction.request.scopes.join(' ') } });
   return proceed(ctx, req, reply, client, interaction.request, signedIn, interaction, true);
-}
+});

@@ -4,6 +4,7 @@ import { grants } from '../grants/index.js';
 import { authenticateClient } from '../http/client_auth.js';
 import type { TenantContext } from '../http/context.js';
 import { formBody } from '../http/form.js';
+import { notBeforeOf } from '../tokens/not_before.js';
 
 /** Parameters every grant may see: the grant type and client authentication. */
 const COMMON = ['grant_type', 'client_id', 'client_secret'];
@@ -30,6 +31,8 @@ export async function tokenEndpoint(ctx: TenantContext, req: FastifyRequest, rep
   }
   const own = params.only(VISIBLE.get(grantType)!);
   const body = await grant.handle({ ...ctx, client, params: own, request: req });
+  // Keycloak's token responses name the not-before policy (epoch seconds, 0 = none); its adapters read it.
+  body['not-before-policy'] = notBeforeOf(ctx, client.client);
   // RFC 6749 §5.1: the response carries credentials and must not be cached.
   return reply.header('cache-control', 'no-store').header('pragma', 'no-cache').send(body);
 }

@@ -1,23 +1,16 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { OAuthError } from '../errors.js';
+import { bearerError, headerBearerToken } from '../http/bearer.js';
 import type { TenantContext } from '../http/context.js';
 import { formBody } from '../http/form.js';
 import { userClaims } from '../tokens/claims.js';
 import { readAccessToken } from '../tokens/read_access_token.js';
-
-/** RFC 6750 §3: the challenge names the realm, and the error once a token was presented. */
-function bearerError(ctx: TenantContext, error: 'invalid_request' | 'invalid_token' | 'insufficient_scope', description: string, tokenGiven: boolean) {
-  const params = [`realm="${ctx.tenant.id}"`, ...(tokenGiven || error !== 'invalid_token' ? [`error="${error}"`, `error_description="${description}"`] : [])];
-  return new OAuthError(error, description, { status: error === 'insufficient_scope' ? 403 : error === 'invalid_request' ? 400 : 401, headers: { 'www-authenticate': `Bearer ${params.join(', ')}` } });
-}
 
 /**
  * The bearer token of a request (RFC 6750 §2): the Authorization header (scheme
  * case-insensitive, SECURITY-CHECKLIST 47) or a form body; never the query (checklist 46).
  */
 function bearerToken(ctx: TenantContext, req: FastifyRequest): string | undefined {
-  const header = req.headers.authorization;
-  const fromHeader = header && /^bearer\s+/i.test(header) ? header.replace(/^bearer\s+/i, '').trim() : undefined;
+  const fromHeader = headerBearerToken(req);
   const fromBody = req.method === 'POST' && req.headers['content-type']?.startsWith('application/x-www-form-urlencoded') ? formBody(req).get('access_token') : undefined;
   if (fromHeader && fromBody) throw bearerError(ctx, 'invalid_request', 'the token was sent in more than one way', true);
   return fromHeader || fromBody;

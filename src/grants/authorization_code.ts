@@ -6,6 +6,7 @@ import { USER_GRANT_SECONDS, type CodeData } from '../tokens/authorization_respo
 import { issueRefreshToken } from '../tokens/refresh_token.js';
 import { issueIdToken } from '../tokens/id_token.js';
 import { storageKey } from '../tokens/opaque.js';
+import { audit } from '../audit.js';
 import type { GrantHandler } from './types.js';
 
 const invalid = (description: string) => new OAuthError('invalid_grant', description);
@@ -33,6 +34,7 @@ export const authorizationCode: GrantHandler = {
     const now = seconds(clock);
     const reused = async (grantId: string | null): Promise<never> => {
       if (grantId) await storage.grants.revoke(grantId, now);
+      if (grantId) await audit(ctx, { type: 'token.revoked', actor: client.clientId, clientId: client.clientId, ip: ctx.request.ip, detail: { reason: 'code_reuse', grant_id: grantId } });
       throw invalid('authorization code was already used');
     };
     const key = storageKey(code);
@@ -80,6 +82,7 @@ export const authorizationCode: GrantHandler = {
             ...(offline ? { expiresAt: grant.expiresAt ?? now + USER_GRANT_SECONDS } : { sid: data.sid, expiresAt: data.sessionExpiresAt }),
           })
         : undefined;
+    await audit(ctx, { type: 'token.issued', actor: client.clientId, clientId: client.clientId, userId: user.id, ip: ctx.request.ip, detail: { grant_type: 'authorization_code', scope: data.scopes.join(' '), grant_id: grant.id } });
     return {
       access_token: token.value,
       token_type: 'Bearer',

@@ -7,6 +7,8 @@ import { issueIdToken } from '../tokens/id_token.js';
 import { storageKey } from '../tokens/opaque.js';
 import { issueRefreshToken, OFFLINE_IDLE_SECONDS, readRefreshToken, type RefreshData } from '../tokens/refresh_token.js';
 import { parseScope } from '../tokens/scope.js';
+import { notBeforeOf } from '../tokens/not_before.js';
+import { audit } from '../audit.js';
 import type { GrantContext, GrantHandler } from './types.js';
 
 const invalid = (description: string) => new OAuthError('invalid_grant', description);
@@ -26,7 +28,10 @@ async function narrowedAudience(ctx: GrantContext, audience: string[], scopes: s
  * RFC 6749 §6: a refresh token buys a new access token. Every use rotates it (RFC 9700
  * §4.14.2): the presented token is consumed atomically and a successor is issued in the
  * same grant; presenting a rotated-out token again revokes the whole grant (SECURITY-CHECKLIST 30).
- * There is no grace window yet: of N concurrent uses exactly one succeeds (31).
+ * Without a grace window, of N concurrent uses exactly one succeeds (31). A client with
+ * `refreshGraceSeconds` (ORY Hydra's graceful rotation) may present a token again within that
+ * many seconds of its first use and gets a sibling in the same grant — a retry after a lost
+ * response, or parallel refreshes in several tabs; after the window a reuse revokes the grant.
  */
 export const refreshToken: GrantHandler = {
   grantType: 'refresh_token',
@@ -51,14 +56,19 @@ export const refreshToken: GrantHandler = {
       // RFC 9700 §4.14.2: a rotated-out token presented again means an attacker and the
       // client both hold the family; which one is which is unknown, so all of it goes.
       await storage.grants.revoke(grantId, now);
+      await audit(ctx, { type: 'token.revoked', actor: client.clientId, clientId: client.clientId, userId: data.userId, ip: ctx.request.ip, detail: { reason: 'refresh_reuse', grant_id: grantId } });
       throw invalid('refresh token was already used');
     };
     // Checked before reuse: revoking a grant marks its unused tokens used, and those are
     // revoked, not replayed.
     const grant = await storage.grants.get(grantId);
     if (!grant || grant.revokedAt !== null) throw invalid('refresh token was revoked');
-    if (found.usedAt !== null) return reused();
+    // Whole seconds, both ends included: a token first used at t is graceful through t + grace.
+    const graceful = (usedAt: number | null) => usedAt !== null && client.refreshGraceSeconds > 0 && now - usedAt <= client.refreshGraceSeconds;
+    if (found.usedAt !== null && !graceful(found.usedAt)) return reused();
     if (found.expiresAt <= now) throw invalid('refresh token has expired');
+    // Keycloak's not-before policy: the row's creation is the token's iat.
+    if (found.createdAt < notBeforeOf(ctx, client)) throw invalid('token was issued before the not-before policy');
 
     let session: Session | undefined;
     if (data.sid !== undefined) {
@@ -81,9 +91,17 @@ export const refreshToken: GrantHandler = {
     const scopes = requested ? data.scopes.filter((s) => requested.includes(s)) : data.scopes;
     const audience = requested ? await narrowedAudience(ctx, data.target.audience, scopes) : data.target.audience;
 
-    // Of concurrent uses exactly one consumes the token; the others are reuse (SECURITY-CHECKLIST 31).
+    // Of concurrent uses exactly one consumes the token; the others are reuse (SECURITY-CHECKLIST 31),
+    // unless the client's grace window is open: then they get siblings in the same grant.
     // A consumed token also proves the grant was not revoked before it: revocation marks it used.
-    if (!(await storage.artifacts.consume('refresh_token', key, now))) return reused();
+    if (found.usedAt === null && !(await storage.artifacts.consume('refresh_token', key, now))) {
+      const after = await storage.artifacts.find('refresh_token', key);
+      if (!graceful(after?.usedAt ?? null)) return reused();
+      // Revocation marks unused tokens used at its own time, which looks like a graceful use:
+      // the grant may have been revoked since it was read above.
+      const current = await storage.grants.get(grantId);
+      if (!current || current.revokedAt !== null) throw invalid('refresh token was revoked');
+    }
     if (session) {
       // Refreshing is activity in the session, as in Keycloak: it extends the idle timeout.
       const idle = Math.min(now + lifetimes(ctx).idle, session.expiresAt);
@@ -101,6 +119,7 @@ export const refreshToken: GrantHandler = {
     const idToken = scopes.includes('openid')
       ? await issueIdToken(ctx, { client, user, scopes, authTime: data.authTime, sid: data.sid, accessToken: token.value })
       : undefined;
+    await audit(ctx, { type: 'token.refreshed', actor: client.clientId, clientId: client.clientId, userId: user.id, ip: ctx.request.ip, detail: { scope: scopes.join(' '), grant_id: grantId } });
     return {
       access_token: token.value,
       token_type: 'Bearer',

@@ -1,7 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import { secretMatchesDigest } from '../crypto/digest.js';
 import { OAuthError } from '../errors.js';
-import type { Client } from '../storage/types.js';
+import type { Api, Client } from '../storage/types.js';
 import type { TenantContext } from './context.js';
 import type { FormParams } from './form.js';
 
@@ -42,12 +42,8 @@ function basicCredentials(header: string | undefined): { id: string; secret: str
   return { id: formDecode(decoded.slice(0, colon)), secret: formDecode(decoded.slice(colon + 1)) };
 }
 
-/**
- * Authenticates the client of a token-endpoint request (RFC 6749 §2.3): HTTP Basic, or
- * `client_id` + `client_secret` in the body, or `client_id` alone for a public client.
- * Confidential clients may use either secret method (§2.3.1: servers MUST support Basic).
- */
-export async function authenticateClient(ctx: TenantContext, req: FastifyRequest, params: FormParams): Promise<AuthenticatedClient> {
+/** The credentials a request presents: HTTP Basic or the body, never both (RFC 6749 §2.3). */
+function presentedCredentials(ctx: TenantContext, req: FastifyRequest, params: FormParams) {
   const basic = basicCredentials(req.headers.authorization);
   const bodyId = params.get('client_id');
   const bodySecret = params.get('client_secret');
@@ -59,8 +55,17 @@ export async function authenticateClient(ctx: TenantContext, req: FastifyRequest
     throw new OAuthError('invalid_request', 'client_id in the body does not match the authorization header');
   }
   const id = basic?.id ?? bodyId;
-  const secret = basic?.secret ?? bodySecret;
   if (!id) throw invalidClient(ctx, 'client authentication is required');
+  return { id, secret: basic?.secret ?? bodySecret, basic: basic !== undefined };
+}
+
+/**
+ * Authenticates the client of a token-endpoint request (RFC 6749 §2.3): HTTP Basic, or
+ * `client_id` + `client_secret` in the body, or `client_id` alone for a public client.
+ * Confidential clients may use either secret method (§2.3.1: servers MUST support Basic).
+ */
+export async function authenticateClient(ctx: TenantContext, req: FastifyRequest, params: FormParams): Promise<AuthenticatedClient> {
+  const { id, secret, basic } = presentedCredentials(ctx, req, params);
   const { cache } = ctx.services;
   const client = cache.peekClient(ctx.tenant.id, id) ?? (await cache.client(ctx.tenant.id, id));
 
@@ -73,4 +78,26 @@ export async function authenticateClient(ctx: TenantContext, req: FastifyRequest
   const matches = secretMatchesDigest(secret, client?.secretDigest ?? DUMMY_DIGEST);
   if (!client || !matches) throw invalidClient(ctx, 'client authentication failed');
   return { client, method: basic ? 'client_secret_basic' : 'client_secret_post' };
+}
+
+/** Who may introspect (RFC 7662 §2.1): a confidential client, or an API with its resource-server credentials. */
+export type Introspector = { kind: 'client'; client: Client } | { kind: 'api'; api: Api };
+
+/**
+ * Authenticates an introspection request (RFC 7662 §2.1, SECURITY-CHECKLIST 45): a client
+ * by its secret, as at the token endpoint, or an API by the credentials `tessera api create`
+ * printed (its id and secret). A public client has nothing to prove who it is with, so it
+ * is refused like a wrong secret.
+ */
+export async function authenticateIntrospector(ctx: TenantContext, req: FastifyRequest, params: FormParams): Promise<Introspector> {
+  const { id, secret } = presentedCredentials(ctx, req, params);
+  const { cache } = ctx.services;
+  const client = cache.peekClient(ctx.tenant.id, id) ?? (await cache.client(ctx.tenant.id, id));
+  const api = client ? undefined : (cache.peekApiIndex(ctx.tenant.id) ?? (await cache.apiIndex(ctx.tenant.id))).list.find((a) => a.id === id);
+  const stored = client ? client.secretDigest : api?.secretDigest;
+  if (secret === undefined) throw invalidClient(ctx, 'client authentication failed');
+  // Compare even when there is nothing to compare with, so timing does not tell which ids exist.
+  const matches = secretMatchesDigest(secret, stored ?? DUMMY_DIGEST);
+  if (!matches || !stored) throw invalidClient(ctx, 'client authentication failed');
+  return client ? { kind: 'client', client } : { kind: 'api', api: api! };
 }

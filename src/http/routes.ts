@@ -1,11 +1,15 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from 'fastify';
+import { accountEndpoint } from '../endpoints/account.js';
 import { discoveryEndpoint } from '../endpoints/discovery.js';
 import { endSessionEndpoint } from '../endpoints/end_session.js';
+import { introspectionEndpoint } from '../endpoints/introspect.js';
 import { jwksEndpoint } from '../endpoints/jwks.js';
 import { authorizeEndpoint, sendErrorPage } from '../endpoints/authorize.js';
 import { authenticateEndpoint, consentEndpoint } from '../endpoints/login_actions.js';
+import { revocationEndpoint } from '../endpoints/revoke.js';
 import { tokenEndpoint } from '../endpoints/token.js';
 import { userinfoEndpoint } from '../endpoints/userinfo.js';
+import { validateEndpoint } from '../endpoints/validate.js';
 import { OAuthError } from '../errors.js';
 import { DEFAULT_TENANT } from '../manage/tenants.js';
 import { issuerOf, resolveTenant, type Services, type TenantContext } from './context.js';
@@ -36,11 +40,15 @@ export const ROUTES: Route[] = [
   { methods: ['GET'], path: '/.well-known/oauth-authorization-server', handler: discoveryEndpoint, metadata: true, defaultAliases: ['/.well-known/oauth-authorization-server'] },
   { methods: ['GET', 'POST'], path: '/protocol/openid-connect/auth', handler: authorizeEndpoint, browser: true, defaultAliases: ['/authorize', '/oauth2/authorize'] },
   { methods: ['POST'], path: '/protocol/openid-connect/token', handler: tokenEndpoint, cors: true, defaultAliases: ['/oauth/token', '/oauth2/token'] },
+  { methods: ['POST'], path: '/protocol/openid-connect/revoke', handler: revocationEndpoint, cors: true, defaultAliases: ['/oauth/revoke', '/oauth2/revoke'] },
+  { methods: ['POST'], path: '/protocol/openid-connect/token/introspect', handler: introspectionEndpoint },
+  { methods: ['GET'], path: '/protocol/openid-connect/validate', handler: validateEndpoint, defaultAliases: ['/oauth2/validate'] },
   { methods: ['GET'], path: '/protocol/openid-connect/certs', handler: jwksEndpoint, defaultAliases: ['/.well-known/jwks.json'] },
   { methods: ['GET', 'POST'], path: '/protocol/openid-connect/userinfo', handler: userinfoEndpoint, cors: true, defaultAliases: ['/userinfo'] },
   { methods: ['GET', 'POST'], path: '/protocol/openid-connect/logout', handler: endSessionEndpoint, browser: true, cors: true },
   { methods: ['POST'], path: '/login-actions/authenticate', handler: authenticateEndpoint, browser: true },
   { methods: ['POST'], path: '/login-actions/consent', handler: consentEndpoint, browser: true },
+  { methods: ['GET', 'POST'], path: '/account', handler: accountEndpoint, browser: true },
 ];
 
 const ALL_METHODS: HTTPMethods[] = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH'];

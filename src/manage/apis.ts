@@ -1,5 +1,6 @@
 import { seconds } from '../clock.js';
-import { identifier } from '../crypto/random.js';
+import { digest } from '../crypto/digest.js';
+import { identifier, secretValue } from '../crypto/random.js';
 import { InputError } from '../errors.js';
 import type { Api, ApiScope } from '../storage/types.js';
 import { requireTenant, type ManageDeps } from './tenants.js';
@@ -64,17 +65,27 @@ async function save(deps: ManageDeps, api: Api, write: (api: Api) => Promise<unk
 }
 
 export async function createApi(deps: ManageDeps, tenantId: string, input: ApiInput, maxTtl: number): Promise<Api> {
+  return (await createApiWithSecret(deps, tenantId, input, maxTtl)).api;
+}
+
+/**
+ * Creates an API with its resource-server credentials (SECURITY-CHECKLIST 58): its id is the
+ * client_id it introspects with, and the secret (256 bits) is returned once, stored only as
+ * its digest, like a client's.
+ */
+export async function createApiWithSecret(deps: ManageDeps, tenantId: string, input: ApiInput, maxTtl: number): Promise<{ api: Api; secret: string }> {
   await requireTenant(deps, tenantId);
+  const secret = secretValue(deps.random);
   if (input.audience === undefined) throw new InputError('audience is required');
   const now = seconds(deps.clock);
   const audience = checkAudience(input.audience);
   const api: Api = {
     tenantId, id: identifier(deps.random), audience, name: input.name?.trim() || audience,
-    accessTokenTtl: checkLifetime('access token lifetime', input.accessTokenTtl, maxTtl) ?? null,
+    accessTokenTtl: checkLifetime('access token lifetime', input.accessTokenTtl, maxTtl) ?? null, secretDigest: digest(secret),
     scopes: byName(parseScopes(input.scopes ?? [])), createdAt: now, updatedAt: now,
   };
   await save(deps, api, (a) => deps.storage.apis.create(a));
-  return api;
+  return { api, secret };
 }
 
 /** Finds an API by its id or its audience. */

@@ -1,3 +1,4 @@
+import { OPERATOR, recordAudit } from '../audit.js';
 import { seconds } from '../clock.js';
 import { digest } from '../crypto/digest.js';
 import { privateMembersOf } from '../crypto/jwk.js';
@@ -16,6 +17,9 @@ export const GRANT_TYPES = [
   'urn:ietf:params:oauth:grant-type:device_code',
   'urn:ietf:params:oauth:grant-type:token-exchange',
 ] as const;
+
+/** The longest refresh grace window a client may have (0 = none, the default). */
+export const MAX_REFRESH_GRACE_SECONDS = 60;
 
 export const ID_TOKEN_ALGS = ['RS256', 'ES256', 'EdDSA'] as const;
 
@@ -39,6 +43,7 @@ export interface ClientInput {
   consent?: string;
   webPage?: boolean;
   sessionRefreshTokens?: boolean;
+  refreshGraceSeconds?: number;
   idTokenAlg?: string;
 }
 
@@ -106,6 +111,13 @@ function apply(base: Client, input: ClientInput, maxTtl: number): Client {
   }
   if (input.webPage !== undefined) c.webPage = input.webPage;
   if (input.sessionRefreshTokens !== undefined) c.sessionRefreshTokens = input.sessionRefreshTokens;
+  if (input.refreshGraceSeconds !== undefined) {
+    // A window long enough for a client's concurrent retries, short enough that a stolen,
+    // rotated-out token is still caught (ORY Hydra caps its grace period similarly).
+    const s = input.refreshGraceSeconds;
+    if (!Number.isInteger(s) || s < 0 || s > MAX_REFRESH_GRACE_SECONDS) throw new InputError(`refresh grace seconds must be a whole number from 0 to ${MAX_REFRESH_GRACE_SECONDS}`);
+    c.refreshGraceSeconds = s;
+  }
   if (input.idTokenAlg !== undefined) {
     // Asymmetric only: secrets are stored as digests, so HS* ID tokens cannot be offered (DESIGN.md §2).
     if (!ID_TOKEN_ALGS.includes(input.idTokenAlg as never)) throw new InputError(`ID token algorithm must be one of ${ID_TOKEN_ALGS.join(', ')}`);
@@ -155,10 +167,11 @@ export async function createClient(deps: ManageDeps, tenantId: string, input: Cl
     tokenEndpointAuthMethod: isPublic ? 'none' : 'client_secret_basic',
     grantTypes: ['authorization_code', 'refresh_token'], redirectUris: [], postLogoutRedirectUris: [], corsOrigins: [],
     scopes: [], accessTokenFormat: 'jwt', accessTokenTtl: null, consent: 'required', webPage: false,
-    sessionRefreshTokens: false, idTokenAlg: null, jwks: null, jwksUri: null, createdAt: now, updatedAt: now,
+    sessionRefreshTokens: false, refreshGraceSeconds: 0, idTokenAlg: null, jwks: null, jwksUri: null, notBefore: 0, createdAt: now, updatedAt: now,
   };
   const client = apply(base, { ...input, tokenEndpointAuthMethod: isPublic ? 'none' : input.tokenEndpointAuthMethod }, maxTtl);
   await deps.storage.clients.create(client);
+  await recordAudit(deps, tenantId, { type: 'client.created', actor: deps.actor ?? OPERATOR, clientId: client.clientId, detail: { name: client.name } });
   return { client, secret };
 }
 
@@ -177,13 +190,19 @@ export async function updateClient(deps: ManageDeps, tenantId: string, clientId:
   const next = apply(current, input, maxTtl);
   next.updatedAt = seconds(deps.clock);
   await deps.storage.clients.update(next);
+  await recordAudit(deps, tenantId, { type: 'client.updated', actor: deps.actor ?? OPERATOR, clientId, detail: { fields: changedFields(input) } });
   return next;
 }
 
 export async function deleteClient(deps: ManageDeps, tenantId: string, clientId: string): Promise<void> {
   await requireClient(deps, tenantId, clientId);
   await deps.storage.clients.delete(tenantId, clientId);
+  await recordAudit(deps, tenantId, { type: 'client.deleted', actor: deps.actor ?? OPERATOR, clientId });
 }
+
+/** The names of the fields an update gave, never their values. */
+export const changedFields = (input: object): string[] =>
+  Object.entries(input).filter(([, v]) => v !== undefined).map(([k]) => k).sort();
 
 /** The client as RFC 7591 §3.2.1 names its metadata; never includes the secret digest. */
 export function clientView(c: Client, secret?: string): Record<string, unknown> {
@@ -204,6 +223,7 @@ export function clientView(c: Client, secret?: string): Record<string, unknown> 
     consent: c.consent,
     web_page: c.webPage,
     session_refresh_tokens: c.sessionRefreshTokens,
+    refresh_token_grace_seconds: c.refreshGraceSeconds,
     id_token_signed_response_alg: c.idTokenAlg ?? 'RS256',
     ...(c.jwksUri !== null && { jwks_uri: c.jwksUri }),
     ...(c.jwks !== null && { jwks: c.jwks }),

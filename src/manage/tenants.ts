@@ -23,6 +23,9 @@ export interface ManageDeps {
   storage: Storage;
   clock: Clock;
   random: Random;
+  /** Whom audit events name as having made a change; `operator` (the CLI) when not given. */
+  actor?: string;
+  log?: { error(obj: object, msg: string): void };
 }
 
 export async function createTenant(deps: ManageDeps, input: { id: string; displayName?: string; defaultAudience?: string }): Promise<Tenant> {
@@ -34,6 +37,7 @@ export async function createTenant(deps: ManageDeps, input: { id: string; displa
     defaultAudience: input.defaultAudience === undefined ? null : checkAudience(input.defaultAudience),
     sessionIdleSeconds: null,
     sessionMaxSeconds: null,
+    notBefore: 0,
     createdAt: now,
     updatedAt: now,
   };

@@ -1,8 +1,10 @@
+import { OPERATOR, recordAudit } from '../audit.js';
 import { seconds } from '../clock.js';
 import { checkPasswordPolicy, hashPassword } from '../crypto/password.js';
 import { identifier } from '../crypto/random.js';
 import { InputError } from '../errors.js';
 import type { User } from '../storage/types.js';
+import { changedFields } from './clients.js';
 import { requireTenant, type ManageDeps } from './tenants.js';
 
 /** Every field a user has that an operator sets; `update` takes any subset. */
@@ -82,6 +84,7 @@ export async function createUser(deps: ManageDeps, tenantId: string, input: User
     disabled: input.disabled === true, createdAt: now, updatedAt: now,
   };
   await saving(user, () => deps.storage.users.create(user));
+  await recordAudit(deps, tenantId, { type: 'user.created', actor: deps.actor ?? OPERATOR, userId: user.id, detail: { username } });
   return user;
 }
 
@@ -115,6 +118,7 @@ export async function updateUser(deps: ManageDeps, tenantId: string, idOrUsernam
   if (input.password !== undefined || (next.disabled && !current.disabled)) {
     await deps.storage.sessions.revokeAllForUser(tenantId, current.id, seconds(deps.clock));
   }
+  await recordAudit(deps, tenantId, { type: 'user.updated', actor: deps.actor ?? OPERATOR, userId: current.id, detail: { fields: changedFields(input) } });
   return next;
 }
 
@@ -122,6 +126,7 @@ export async function updateUser(deps: ManageDeps, tenantId: string, idOrUsernam
 export async function deleteUser(deps: ManageDeps, tenantId: string, idOrUsername: string): Promise<User> {
   const user = await requireUser(deps, tenantId, idOrUsername);
   if (!(await deps.storage.users.delete(tenantId, user.id))) throw new InputError(`tenant ${tenantId} has no user ${idOrUsername}`, 'not_found');
+  await recordAudit(deps, tenantId, { type: 'user.deleted', actor: deps.actor ?? OPERATOR, userId: user.id, detail: { username: user.username } });
   return user;
 }
 

@@ -7,9 +7,12 @@ import { keyStore } from './sql/keys.js';
 import { grantStore } from './sql/grants.js';
 import { artifactStore } from './sql/artifacts.js';
 import { accessTokenStore } from './sql/access_tokens.js';
+import { revocationStore } from './sql/revocations.js';
 import { userStore } from './sql/users.js';
 import { sessionStore } from './sql/sessions.js';
 import { consentStore } from './sql/consents.js';
+import { personalTokenStore } from './sql/personal_tokens.js';
+import { auditStore } from './sql/audit.js';
 
 export type { Storage } from './stores.js';
 
@@ -32,9 +35,12 @@ export async function openStorage(url: string, options: { migrate?: boolean } = 
     grants: grantStore(k),
     artifacts: artifactStore(k),
     accessTokens: accessTokenStore(k),
+    revocations: revocationStore(k),
     users: userStore(k),
     sessions: sessionStore(k),
     consents: consentStore(k),
+    personalTokens: personalTokenStore(k),
+    audit: auditStore(k),
     configVersion: {
       async current() {
         const r = await k.selectFrom('meta').select('value').where('key', '=', 'config_version').executeTakeFirstOrThrow();

@@ -209,6 +209,62 @@ const migrations: Record<string, Migration> = {
       await db.schema.alterTable('clients').addColumn('id_token_signed_response_alg', 'text').execute();
     },
   },
+  '0005_refresh_grace': {
+    async up(db: Kysely<any>) {
+      // Seconds in which a rotated-out refresh token may be presented again for a sibling
+      // (ORY Hydra's graceful rotation); 0 = off, the default.
+      await db.schema.alterTable('clients').addColumn('refresh_token_grace_seconds', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+    },
+  },
+  '0004_api_credentials': {
+    async up(db: Kysely<any>) {
+      // Resource-server credentials (introspection, SECURITY-CHECKLIST 58): the API's id is
+      // its client_id; only the secret's SHA-256 digest is kept. Null: none issued yet.
+      await db.schema.alterTable('apis').addColumn('secret_digest', 'text').execute();
+    },
+  },
+  '0007_audit_not_before': {
+    async up(db: Kysely<any>) {
+      // Keycloak's not-before policy: tokens issued before it are inactive; 0 = none.
+      await db.schema.alterTable('tenants').addColumn('not_before', 'bigint', (c) => c.notNull().defaultTo(0)).execute();
+      await db.schema.alterTable('clients').addColumn('not_before', 'bigint', (c) => c.notNull().defaultTo(0)).execute();
+      // Audit events outlive the users and clients they name, so only the tenant cascades.
+      await db.schema
+        .createTable('audit_events')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('tenant_id', 'text', (c) => c.notNull().references('tenants.id').onDelete('cascade'))
+        .addColumn('type', 'text', (c) => c.notNull())
+        .addColumn('at', 'bigint', (c) => c.notNull())
+        .addColumn('actor', 'text', (c) => c.notNull())
+        .addColumn('client_id', 'text')
+        .addColumn('user_id', 'text')
+        .addColumn('ip', 'text')
+        .addColumn('detail', 'text', (c) => c.notNull())
+        .execute();
+      // Lists are per tenant, newest first, paged by (at, id).
+      await db.schema.createIndex('audit_events_tenant_at').on('audit_events').columns(['tenant_id', 'at', 'id']).execute();
+    },
+  },
+  '0006_account': {
+    async up(db: Kysely<any>) {
+      // Personal tokens (account page, `tessera token issue`): each is an opaque access token
+      // under a grant of its own, so revoking one is revoking its grant. This row only names
+      // it for the user's list; it goes with its grant (expiry cleanup, revocation's cascade)
+      // and with its user.
+      await db.schema
+        .createTable('personal_tokens')
+        .addColumn('grant_id', 'text', (c) => c.primaryKey().references('grants.id').onDelete('cascade'))
+        .addColumn('tenant_id', 'text', (c) => c.notNull().references('tenants.id').onDelete('cascade'))
+        .addColumn('user_id', 'text', (c) => c.notNull().references('users.id').onDelete('cascade'))
+        .addColumn('client_id', 'text', (c) => c.notNull())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('scope', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('personal_tokens_user').on('personal_tokens').columns(['user_id', 'tenant_id']).execute();
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -13,6 +13,7 @@ export interface Database {
     default_audience: string | null;
     session_idle_seconds: number | null;
     session_max_seconds: number | null;
+    not_before: number;
     created_at: number;
     updated_at: number;
   };
@@ -32,9 +33,11 @@ export interface Database {
     consent: string;
     web_page: number;
     session_refresh_tokens: number;
+    refresh_token_grace_seconds: number;
     id_token_signed_response_alg: string | null;
     jwks: string | null;
     jwks_uri: string | null;
+    not_before: number;
     created_at: number;
     updated_at: number;
   };
@@ -44,6 +47,7 @@ export interface Database {
     audience: string;
     name: string;
     access_token_ttl: number | null;
+    secret_digest: string | null;
     created_at: number;
     updated_at: number;
   };
@@ -137,6 +141,29 @@ export interface Database {
     scopes: string;
     created_at: number;
     updated_at: number;
+  };
+  audit_events: {
+    id: string;
+    tenant_id: string;
+    type: string;
+    at: number;
+    actor: string;
+    client_id: string | null;
+    user_id: string | null;
+    ip: string | null;
+    /** JSON object. */
+    detail: string;
+  };
+  personal_tokens: {
+    grant_id: string;
+    tenant_id: string;
+    user_id: string;
+    client_id: string;
+    name: string;
+    /** Space-joined. */
+    scope: string;
+    created_at: number;
+    expires_at: number;
   };
 }
 

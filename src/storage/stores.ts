@@ -1,5 +1,5 @@
 import type {
-  AccessTokenRecord, Api, ApiScope, Artifact, ArtifactKind, Client, Consent, Grant, Session, SigningKeyRecord, Tenant, User,
+  AccessTokenRecord, AuditEvent, Api, ApiScope, Artifact, ArtifactKind, Client, Consent, Grant, PersonalToken, Session, SigningKeyRecord, Tenant, User,
 } from './types.js';
 
 /**
@@ -13,7 +13,7 @@ export interface TenantStore {
   /** Atomic with its first signing keys; fails with a conflict if the id exists. */
   create(tenant: Tenant, keys: SigningKeyRecord[]): Promise<void>;
   /** Atomic; returns false if the tenant does not exist. */
-  update(id: string, patch: Partial<Pick<Tenant, 'displayName' | 'defaultAudience' | 'sessionIdleSeconds' | 'sessionMaxSeconds'>>, now: number): Promise<boolean>;
+  update(id: string, patch: Partial<Pick<Tenant, 'displayName' | 'defaultAudience' | 'sessionIdleSeconds' | 'sessionMaxSeconds' | 'notBefore'>>, now: number): Promise<boolean>;
   /** Atomic: the tenant and everything in it (clients, APIs, keys, grants, tokens) go together. */
   delete(id: string): Promise<boolean>;
 }
@@ -23,8 +23,10 @@ export interface ClientStore {
   list(tenantId: string): Promise<Client[]>;
   /** Atomic; fails with a conflict if the client id exists. */
   create(client: Client): Promise<void>;
-  /** Atomic; replaces every field but the ids; false if absent. */
+  /** Atomic; replaces every field but the ids and `notBefore`; false if absent. */
   update(client: Client): Promise<boolean>;
+  /** Atomic: sets only the not-before time (so a concurrent `update` cannot undo it); false if absent. */
+  setNotBefore(tenantId: string, clientId: string, notBefore: number, now: number): Promise<boolean>;
   /** Atomic: the client with its grants and everything issued under them. */
   delete(tenantId: string, clientId: string): Promise<boolean>;
 }
@@ -58,6 +60,13 @@ export interface GrantStore {
    * artifact issued under it; tokens then fail their grant check. False if absent.
    */
   revoke(id: string, now: number): Promise<boolean>;
+  /** The user's grants that are neither revoked nor expired, oldest first. */
+  listLive(tenantId: string, subject: string, now: number): Promise<Grant[]>;
+  /**
+   * Atomic: revokes every unrevoked grant of this user and client, as `revoke` does each
+   * (their opaque access tokens and unused artifacts with them); returns how many.
+   */
+  revokeForClient(tenantId: string, subject: string, clientId: string, now: number): Promise<number>;
 }
 
 export interface ArtifactStore {
@@ -76,6 +85,19 @@ export interface AccessTokenStore {
   /** Durable before it returns: a token whose response was sent is never lost. */
   insert(token: AccessTokenRecord): Promise<void>;
   find(digest: string): Promise<AccessTokenRecord | undefined>;
+  /** Marks the token revoked (RFC 7009); false if absent or already revoked. */
+  revoke(digest: string, now: number): Promise<boolean>;
+}
+
+/**
+ * JWT access tokens cannot be recalled, so a revoked one is remembered by its `jti` until
+ * its `exp` (DESIGN.md §2); cleanup drops the entry afterwards.
+ */
+export interface RevocationStore {
+  /** Idempotent: revoking a revoked jti again changes nothing and does not fail. Durable before it returns. */
+  revokeJti(tenantId: string, jti: string, expiresAt: number): Promise<void>;
+  /** Whether the jti was revoked in this tenant (expired entries may linger until cleanup; callers check `exp`). */
+  isJtiRevoked(tenantId: string, jti: string): Promise<boolean>;
 }
 
 export interface UserStore {
@@ -119,6 +141,35 @@ export interface ConsentStore {
   remember(tenantId: string, userId: string, clientId: string, scopes: string[], now: number): Promise<void>;
   /** Forgets the consent; false if there was none. */
   revoke(tenantId: string, userId: string, clientId: string): Promise<boolean>;
+  /** Every client the user has a remembered consent for, in client id order. */
+  listForUser(tenantId: string, userId: string): Promise<Consent[]>;
+}
+
+export interface PersonalTokenStore {
+  /** Names a token already issued under `grantId`; a conflict if that grant already has one. */
+  create(token: PersonalToken): Promise<void>;
+  /** The user's tokens whose grant is neither revoked nor expired, newest first. */
+  listLive(tenantId: string, userId: string, now: number): Promise<PersonalToken[]>;
+}
+
+export interface AuditQuery {
+  /** An exact type (`token.issued`), or a family without the dot (`token`). */
+  type?: string;
+  /** Only events at or after this time (seconds). */
+  since?: number;
+  limit: number;
+  /** From a previous page's `nextCursor`. */
+  cursor?: string;
+}
+
+export interface AuditStore {
+  /** Durable before it returns; a write of its own, in no caller's transaction. */
+  record(event: AuditEvent): Promise<void>;
+  /**
+   * The tenant's events, newest first (by time, then id); `nextCursor` is set when more
+   * may follow. Events recorded after a page was read never shift the next page.
+   */
+  list(tenantId: string, query: AuditQuery): Promise<{ events: AuditEvent[]; nextCursor?: string }>;
 }
 
 /** A counter bumped in the same transaction as every change to tenants, clients, APIs and keys. */
@@ -140,9 +191,12 @@ export interface Storage {
   grants: GrantStore;
   artifacts: ArtifactStore;
   accessTokens: AccessTokenStore;
+  revocations: RevocationStore;
   users: UserStore;
   sessions: SessionStore;
   consents: ConsentStore;
+  personalTokens: PersonalTokenStore;
+  audit: AuditStore;
   configVersion: ConfigVersion;
   cleanup: Cleanup;
   close(): Promise<void>;

@@ -8,6 +8,8 @@ export interface Tenant {
   /** Session idle and absolute lifetimes in seconds; null = the defaults (http/session.ts). */
   sessionIdleSeconds: number | null;
   sessionMaxSeconds: number | null;
+  /** Keycloak's not-before policy: tokens issued (`iat`) before it are inactive; 0 = none. */
+  notBefore: number;
   createdAt: number;
   updatedAt: number;
 }
@@ -32,10 +34,17 @@ export interface Client {
   consent: 'required' | 'skip';
   webPage: boolean;
   sessionRefreshTokens: boolean;
+  /**
+   * Seconds after a refresh token's first use in which presenting it again yields a sibling in
+   * the same grant instead of revoking the grant; 0 = off (the default).
+   */
+  refreshGraceSeconds: number;
   /** ID-token algorithm; null = RS256 (never none or HS*). */
   idTokenAlg: 'RS256' | 'ES256' | 'EdDSA' | null;
   jwks: object | null;
   jwksUri: string | null;
+  /** Tokens of this client issued before it are inactive, on top of the tenant's; 0 = none. */
+  notBefore: number;
   createdAt: number;
   updatedAt: number;
 }
@@ -52,6 +61,8 @@ export interface Api {
   audience: string;
   name: string;
   accessTokenTtl: number | null;
+  /** SHA-256 digest of its resource-server secret (introspection); its client_id is `id`. Null: none issued. */
+  secretDigest: string | null;
   scopes: ApiScope[];
   createdAt: number;
   updatedAt: number;
@@ -163,4 +174,42 @@ export interface Consent {
   scopes: string[];
   createdAt: number;
   updatedAt: number;
+}
+
+export const AUDIT_EVENT_TYPES = [
+  'sign_in.success', 'sign_in.failure', 'consent.granted', 'consent.revoked',
+  'token.issued', 'token.refreshed', 'token.revoked',
+  'user.created', 'user.updated', 'user.deleted', 'client.created', 'client.updated', 'client.deleted',
+] as const;
+
+export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
+
+/** Something that happened in a tenant, for its operators. Never holds a secret (DESIGN.md §3.10). */
+export interface AuditEvent {
+  /** Sorts by creation time (milliseconds, then random), so a list is newest first by id within a second. */
+  id: string;
+  tenantId: string;
+  type: AuditEventType;
+  /** Seconds since the epoch. */
+  at: number;
+  /** Who did it: a user id, a client id, `operator` (CLI), or `anonymous` (a failed sign-in of an unknown user). */
+  actor: string;
+  clientId: string | null;
+  userId: string | null;
+  ip: string | null;
+  /** A small JSON object: grant type, scope, reason, changed field names — no tokens, codes, passwords or cookies. */
+  detail: Record<string, unknown>;
+}
+
+/** A token a user (or an operator for them) issued by hand: named, listed on the account page, revocable. */
+export interface PersonalToken {
+  /** The grant it was issued under: one per token, so revoking the grant revokes the token. */
+  grantId: string;
+  tenantId: string;
+  userId: string;
+  clientId: string;
+  name: string;
+  scopes: string[];
+  createdAt: number;
+  expiresAt: number;
 }

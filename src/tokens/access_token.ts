@@ -15,6 +15,29 @@ export interface AccessTokenRequest {
   ttl: number;
 }
 
+/**
+ * The `jti` of a JWT access token. One issued under a user's grant is `{grantId}.{random}`,
+ * so revoking the grant (code reuse, refresh-family reuse, revocation of its refresh token,
+ * the user or client deleted) kills it with no write at issuance: `readAccessToken` looks
+ * the grant up by the id in the jti, as it does for an opaque token's row. That is cheaper
+ * than recording every jti (an insert per token) and needs no private claim; the jti stays
+ * unique (grant ids and the random part are ≥128-bit identifiers, neither contains ".").
+ * A client_credentials token (grant `cc.{client}`, never stored for JWTs) keeps a plain
+ * random jti: its issuance stays free of any lookup, and it is revoked by jti alone.
+ */
+export function accessTokenJti(grantId: string, random: () => string): string {
+  return grantId.startsWith(CLIENT_GRANT_PREFIX) ? random() : `${grantId}.${random()}`;
+}
+
+/** The user grant a JWT access token's jti names, if any (see `accessTokenJti`). */
+export function grantOfJti(jti: string): string | undefined {
+  const dot = jti.indexOf('.');
+  return dot > 0 ? jti.slice(0, dot) : undefined;
+}
+
+/** Grant ids of client_credentials grants: `cc.{client_id}` (grants/client_credentials.ts). */
+const CLIENT_GRANT_PREFIX = 'cc.';
+
 /** Grants known to exist per store, so the opaque path inserts each client grant once per process. */
 const ensuredGrants = new WeakMap<object, Set<string>>();
 
@@ -40,7 +63,7 @@ export async function issueAccessToken(ctx: TenantContext, req: AccessTokenReque
       ...(req.scopes.length > 0 && { scope: req.scopes.join(' ') }),
       iat,
       exp,
-      jti: identifier(services.random),
+      jti: accessTokenJti(req.grantId, () => identifier(services.random)),
     });
     return { value, expiresIn: req.ttl };
   }

@@ -1,7 +1,9 @@
-import { createLocalJWKSet, jwtVerify } from 'jose';
+import { createLocalJWKSet, jwtVerify, type JWTPayload } from 'jose';
 import { seconds } from '../clock.js';
 import type { TenantContext } from '../http/context.js';
+import { grantOfJti } from './access_token.js';
 import { storageKey } from './opaque.js';
+import { issuedBeforePolicy } from './not_before.js';
 
 /** What an access token says, once checked. */
 export interface AccessTokenInfo {
@@ -11,42 +13,68 @@ export interface AccessTokenInfo {
   audience: string[];
   issuedAt: number;
   expiresAt: number;
+  /** A JWT's `jti` (revoked by it until `exp`), or the storage key of an opaque token's row. */
+  format: 'jwt' | 'opaque';
+  jti?: string;
+  digest?: string;
 }
 
 const looksLikeJwt = (token: string) => token.split('.').length === 3;
 
+/** The payload of a JWT access token of this tenant, or undefined: signature, `typ`, issuer and expiry only. */
+async function verifiedPayload(ctx: TenantContext, token: string, now: number): Promise<JWTPayload | undefined> {
+  const ring = ctx.services.cache.peekKeyRing(ctx.tenant.id) ?? (await ctx.services.cache.keyRing(ctx.tenant.id));
+  try {
+    const { payload } = await jwtVerify(token, createLocalJWKSet(ring.jwks() as never), {
+      issuer: ctx.issuer, typ: 'at+jwt', currentDate: new Date(now * 1000), algorithms: ['ES256', 'EdDSA', 'RS256'],
+    });
+    return payload;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Checks an access token of this tenant: a JWT must verify against the tenant's keys
- * with `typ: at+jwt` (RFC 9068 §4: an ID or refresh token is never one) and this issuer;
- * an opaque one must be stored, unexpired and unrevoked. Anything else is undefined.
+ * with `typ: at+jwt` (RFC 9068 §4: an ID or refresh token is never one) and this issuer,
+ * and be neither revoked by its `jti` nor issued under a revoked grant; an opaque one must
+ * be stored, unexpired and unrevoked. Anything else is undefined. A storage failure throws
+ * (a 5xx), so a revoked token is never taken for a live one.
  */
 export async function readAccessToken(ctx: TenantContext, token: string): Promise<AccessTokenInfo | undefined> {
   const now = seconds(ctx.services.clock);
-  if (looksLikeJwt(token)) {
-    const ring = ctx.services.cache.peekKeyRing(ctx.tenant.id) ?? (await ctx.services.cache.keyRing(ctx.tenant.id));
-    try {
-      const { payload } = await jwtVerify(token, createLocalJWKSet(ring.jwks() as never), {
-        issuer: ctx.issuer, typ: 'at+jwt', currentDate: new Date(now * 1000), algorithms: ['ES256', 'EdDSA', 'RS256'],
-      });
-      if (typeof payload.sub !== 'string' || typeof payload.client_id !== 'string') return undefined;
-      return {
-        subject: payload.sub, clientId: payload.client_id,
-        scopes: typeof payload.scope === 'string' ? payload.scope.split(' ').filter(Boolean) : [],
-        audience: Array.isArray(payload.aud) ? payload.aud : payload.aud ? [payload.aud] : [],
-        issuedAt: payload.iat ?? 0, expiresAt: payload.exp ?? 0,
-      };
-    } catch {
-      return undefined;
-    }
-  }
   const { storage } = ctx.services;
-  const row = await storage.accessTokens.find(storageKey(token));
+  if (looksLikeJwt(token)) {
+    const payload = await verifiedPayload(ctx, token, now);
+    if (!payload) return undefined;
+    const { sub, client_id: clientId, jti } = payload;
+    if (typeof sub !== 'string' || typeof clientId !== 'string' || typeof jti !== 'string') return undefined;
+    // Keycloak's not-before policy (tokens/not_before.ts).
+    if (await issuedBeforePolicy(ctx, clientId, payload.iat ?? 0)) return undefined;
+    // A user grant's tokens die with it (access_token.ts `accessTokenJti`); a client's only by jti.
+    const grantId = grantOfJti(jti);
+    const [revoked, grant] = await Promise.all([
+      storage.revocations.isJtiRevoked(ctx.tenant.id, jti),
+      grantId === undefined ? undefined : storage.grants.get(grantId),
+    ]);
+    if (revoked) return undefined;
+    if (grantId !== undefined && (!grant || grant.revokedAt !== null || grant.tenantId !== ctx.tenant.id || grant.clientId !== clientId)) return undefined;
+    return {
+      subject: sub, clientId,
+      scopes: typeof payload.scope === 'string' ? payload.scope.split(' ').filter(Boolean) : [],
+      audience: Array.isArray(payload.aud) ? payload.aud : payload.aud ? [payload.aud] : [],
+      issuedAt: payload.iat ?? 0, expiresAt: payload.exp ?? 0, format: 'jwt', jti,
+    };
+  }
+  const digest = storageKey(token);
+  const row = await storage.accessTokens.find(digest);
   if (!row || row.tenantId !== ctx.tenant.id || row.revokedAt !== null || row.expiresAt <= now) return undefined;
+  if (await issuedBeforePolicy(ctx, row.clientId, row.issuedAt)) return undefined;
   // A token stored just after its grant was revoked (a racing code replay) is dead too.
   const grant = await storage.grants.get(row.grantId);
   if (!grant || grant.revokedAt !== null) return undefined;
   return {
     subject: row.subject, clientId: row.clientId, scopes: row.scope.split(' ').filter(Boolean), audience: row.audience,
-    issuedAt: row.issuedAt, expiresAt: row.expiresAt,
+    issuedAt: row.issuedAt, expiresAt: row.expiresAt, format: 'opaque', digest,
   };
 }

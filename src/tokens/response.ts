@@ -6,4 +6,6 @@ export interface TokenResponse {
   scope?: string;
   refresh_token?: string;
   id_token?: string;
+  /** Keycloak's `not-before-policy`, added by the token endpoint for every grant. */
+  'not-before-policy'?: number;
 }

@@ -143,7 +143,7 @@ describe.each(BACKENDS)('browser flows on %s', (backend) => {
     expect(r.status).toBe(200);
     expect(r.headers.get('cache-control')).toBe('no-store');
     const tokens = await r.json();
-    expect(tokens).toEqual({ access_token: expect.any(String), token_type: 'Bearer', expires_in: 3600, scope: 'openid email read:avatars', id_token: expect.any(String) });
+    expect(tokens).toEqual({ access_token: expect.any(String), token_type: 'Bearer', 'not-before-policy': 0, expires_in: 3600, scope: 'openid email read:avatars', id_token: expect.any(String) });
     await verifyAccessToken(tokens.access_token, client_id, 'openid email read:avatars');
     await verifyIdToken(tokens.id_token, client_id, { nonce, accessToken: tokens.access_token });
 
@@ -175,7 +175,7 @@ describe.each(BACKENDS)('browser flows on %s', (backend) => {
     const r = await tokenRequest({ grant_type: 'authorization_code', code: form.code, redirect_uri }, { authorization: `Basic ${Buffer.from(`${client_id}:${client_secret}`).toString('base64')}` });
     expect(r.status).toBe(200);
     const tokens = await r.json();
-    expect(tokens).toEqual({ access_token: expect.any(String), token_type: 'Bearer', expires_in: 3600, scope: 'read:avatars' });
+    expect(tokens).toEqual({ access_token: expect.any(String), token_type: 'Bearer', 'not-before-policy': 0, expires_in: 3600, scope: 'read:avatars' });
     await verifyAccessToken(tokens.access_token, client_id, 'read:avatars');
   });
 

@@ -224,7 +224,7 @@ describe.each(BACKENDS)('SECURITY-CHECKLIST A: redirect URIs and the authorizati
       const legacy: Client = {
         tenantId: 'default', clientId: 'legacy-http-client', name: 'Legacy', secretDigest: null, tokenEndpointAuthMethod: 'none',
         grantTypes: ['authorization_code'], redirectUris: ['http://legacy.example/cb'], postLogoutRedirectUris: [], corsOrigins: [], scopes: [],
-        accessTokenFormat: 'jwt', accessTokenTtl: null, consent: 'required', webPage: false, sessionRefreshTokens: false, idTokenAlg: null, jwks: null, jwksUri: null,
+        accessTokenFormat: 'jwt', accessTokenTtl: null, consent: 'required', webPage: false, sessionRefreshTokens: false, refreshGraceSeconds: 0, idTokenAlg: null, jwks: null, jwksUri: null, notBefore: 0,
         createdAt: now, updatedAt: now,
       };
       await t.storage.clients.create(legacy);

@@ -102,11 +102,11 @@ describe.each(BACKENDS)('SECURITY-CHECKLIST B: authorization codes and PKCE on %
       const grantId = (await t.storage.artifacts.find('authorization_code', storageKey(code)))!.grantId!;
       expect((await t.storage.grants.get(grantId))!.revokedAt).toBeNull();
       expect(jsonView(await redeem(conf, code))).toEqual(invalidGrant('authorization code was already used'));
-      // The grant behind the code is revoked, so nothing more can be derived from it (no refresh
-      // token is issued by this grant today). A JWT access token is self-contained: rejecting it
-      // before `exp` needs revocation by `jti`, which a later issue enforces (resource servers and
-      // introspection); until then it is only bounded by its lifetime.
+      // The grant behind the code is revoked, so nothing more can be derived from it, and its JWT
+      // access token, whose jti names the grant, is refused wherever Tessera checks tokens
+      // (userinfo, introspection, validate).
       expect((await t.storage.grants.get(grantId))!.revokedAt).toBe(Math.floor(clock.ms / 1000));
+      expect(userinfoView(await userinfo(first.json().access_token))).toEqual(REVOKED_AT_USERINFO);
       expect(first.json().refresh_token).toBeUndefined();
     });
   });
@@ -323,8 +323,9 @@ describe.each(BACKENDS)('SECURITY-CHECKLIST B: authorization codes and PKCE on %
         secrets: secrets.every((v) => B64_256.test(v)),
         csrfs: csrfs.every((v) => B64_256.test(v)),
         bindings: bindings.every((v) => B64_256.test(v)),
-        // identifiers: 22 characters, the first of 62 values, the rest base64url: 5.95 + 21 × 6 ≈ 132 bits
-        jtis: jtis.every((v) => /^[A-Za-z0-9][A-Za-z0-9_-]{21}$/.test(v)),
+        // identifiers: 22 characters, the first of 62 values, the rest base64url: 5.95 + 21 × 6 ≈ 132 bits;
+        // a user grant's JWT carries its grant's identifier first ("{grant}.{random}", access_token.ts)
+        jtis: jtis.every((v) => /^[A-Za-z0-9][A-Za-z0-9_-]{21}\.[A-Za-z0-9][A-Za-z0-9_-]{21}$/.test(v)),
       };
       expect(formats).toEqual({ codes: true, opaqueTokens: true, interactions: true, sessions: true, secrets: true, csrfs: true, bindings: true, jtis: true });
 

@@ -9,17 +9,17 @@ import { BACKENDS, createTestDatabase, type TestDatabase } from '../helpers.js';
 const run = promisify(execFile);
 const T0 = 1_800_000_000;
 
-const tenant = (id: string): Tenant => ({ id, displayName: id, defaultAudience: null, sessionIdleSeconds: null, sessionMaxSeconds: null, createdAt: T0, updatedAt: T0 });
+const tenant = (id: string): Tenant => ({ id, displayName: id, defaultAudience: null, sessionIdleSeconds: null, sessionMaxSeconds: null, notBefore: 0, createdAt: T0, updatedAt: T0 });
 
 const client = (tenantId: string, clientId: string): Client => ({
   tenantId, clientId, name: `client ${clientId}`, secretDigest: 'digest', tokenEndpointAuthMethod: 'client_secret_basic',
   grantTypes: ['client_credentials'], redirectUris: ['https://app.example/cb'], postLogoutRedirectUris: [], corsOrigins: ['https://app.example'],
   scopes: ['read:avatars'], accessTokenFormat: 'jwt', accessTokenTtl: 600, consent: 'required', webPage: true,
-  sessionRefreshTokens: false, idTokenAlg: null, jwks: null, jwksUri: null, createdAt: T0, updatedAt: T0,
+  sessionRefreshTokens: false, refreshGraceSeconds: 0, idTokenAlg: null, jwks: null, jwksUri: null, notBefore: 0, createdAt: T0, updatedAt: T0,
 });
 
 const api = (tenantId: string, id: string, audience: string, scopes: string[]): Api => ({
-  tenantId, id, audience, name: audience, accessTokenTtl: null,
+  tenantId, id, audience, name: audience, accessTokenTtl: null, secretDigest: null,
   scopes: scopes.map((name) => ({ name, description: `the ${name} scope` })), createdAt: T0, updatedAt: T0,
 });
 
@@ -143,6 +143,30 @@ describe.each(BACKENDS)('storage contract on %s', (backend) => {
     expect((await s.grants.get('g2'))?.subject).toBe('u1');
   });
 
+  it('revokes a JWT by jti idempotently (a repeat or 20 racing revocations all succeed), within its tenant only', async () => {
+    expect(await s.revocations.isJtiRevoked('t1', 'jti-1')).toBe(false);
+    await s.revocations.revokeJti('t1', 'jti-1', T0 + 600);
+    await s.revocations.revokeJti('t1', 'jti-1', T0 + 900);
+    await Promise.all(Array.from({ length: 20 }, () => s.revocations.revokeJti('t1', 'jti-2', T0 + 600)));
+    expect(await Promise.all([
+      s.revocations.isJtiRevoked('t1', 'jti-1'), s.revocations.isJtiRevoked('t1', 'jti-2'),
+      s.revocations.isJtiRevoked('t2', 'jti-1'), s.revocations.isJtiRevoked('t1', 'jti-3'),
+    ])).toEqual([true, true, false, false]);
+  });
+
+  it('revokes one opaque access token by its digest, once; its grant and siblings stay', async () => {
+    await s.grants.ensure({ id: 'g4', tenantId: 't1', clientId: 'c1', subject: 'u1', scope: 's', createdAt: T0, expiresAt: T0 + 3600, revokedAt: null });
+    const token = (digest: string) => ({ digest, tenantId: 't1', grantId: 'g4', clientId: 'c1', subject: 'u1', scope: 's', audience: [], issuedAt: T0, expiresAt: T0 + 600, revokedAt: null });
+    await s.accessTokens.insert(token('at-4a'));
+    await s.accessTokens.insert(token('at-4b'));
+    expect(await s.accessTokens.revoke('at-4a', T0 + 7)).toBe(true);
+    expect(await s.accessTokens.revoke('at-4a', T0 + 8)).toBe(false);
+    expect(await s.accessTokens.revoke('absent', T0 + 8)).toBe(false);
+    expect(await s.accessTokens.find('at-4a')).toEqual({ ...token('at-4a'), revokedAt: T0 + 7 });
+    expect(await s.accessTokens.find('at-4b')).toEqual(token('at-4b'));
+    expect((await s.grants.get('g4'))?.revokedAt).toBeNull();
+  });
+
   it('cleanup removes expired tokens and artifacts but keeps used artifacts of a live grant', async () => {
     // code-1 (grant g1, live until T0+3600) expired at T0+60 but stays; code-expired (no grant) goes.
     const removed = await s.cleanup.expired(T0 + 700);
@@ -153,6 +177,12 @@ describe.each(BACKENDS)('storage contract on %s', (backend) => {
     await s.cleanup.expired(T0 + 3601);
     expect(await s.grants.get('g1')).toBeUndefined();
     expect(await s.artifacts.find('authorization_code', 'code-1')).toBeUndefined();
+  });
+
+  it('cleanup drops a jti revocation once its token has expired, and keeps the others', async () => {
+    await s.revocations.revokeJti('t1', 'jti-live', T0 + 10_000);
+    await s.cleanup.expired(T0 + 3700);
+    expect(await Promise.all([s.revocations.isJtiRevoked('t1', 'jti-1'), s.revocations.isJtiRevoked('t1', 'jti-live')])).toEqual([false, true]);
   });
 
   it('deleting a client removes its grants and everything under them', async () => {
@@ -168,6 +198,7 @@ describe.each(BACKENDS)('storage contract on %s', (backend) => {
     expect(await s.tenants.get('t1')).toBeUndefined();
     expect(await s.keys.list('t1')).toEqual([]);
     expect(await s.apis.list('t1')).toEqual([]);
+    expect(await s.revocations.isJtiRevoked('t1', 'jti-live')).toBe(false);
     expect((await s.apis.list('t2')).map((a) => a.id)).toEqual(['a4']);
     expect(await s.tenants.delete('t1')).toBe(false);
   });
@@ -361,5 +392,79 @@ describe.each(BACKENDS)('user, session and consent storage contract on %s', (bac
     expect(await s.sessions.get('k-bob')).toBeUndefined();
     expect(await s.consents.get('t1', 'u2', 'c2')).toBeUndefined();
     expect((await s.users.list('t2')).map((u) => u.id)).toEqual(['u4']);
+  });
+});
+
+describe.each(BACKENDS)('account page storage contract on %s', (backend) => {
+  let db: TestDatabase;
+  let s: Storage;
+  const user = (id: string): User => ({
+    tenantId: 'a1', id, username: id, email: null, emailVerified: false, name: null, passwordHash: null, disabled: false, createdAt: T0, updatedAt: T0,
+  });
+  const grant = (id: string, clientId: string, subject: string, expiresAt: number | null = T0 + 3600) => ({
+    id, tenantId: 'a1', clientId, subject, scope: 'read:avatars', createdAt: T0, expiresAt, revokedAt: null,
+  });
+
+  beforeAll(async () => {
+    db = await createTestDatabase(backend);
+    s = await openStorage(db.url);
+    await s.tenants.create(tenant('a1'), []);
+    await s.clients.create(client('a1', 'app'));
+    await s.clients.create(client('a1', 'other'));
+    await s.users.create(user('u1'));
+    await s.users.create(user('u2'));
+  });
+  afterAll(async () => {
+    await s?.close();
+    await db?.drop();
+  });
+
+  it("lists a user's live grants only, and revokes every grant of one user and client with their tokens and unused artifacts", async () => {
+    await s.grants.ensure(grant('g1', 'app', 'u1'));
+    await s.grants.ensure(grant('g2', 'app', 'u1', null));
+    await s.grants.ensure(grant('g3', 'other', 'u1'));
+    await s.grants.ensure(grant('g4', 'app', 'u2'));
+    await s.grants.ensure(grant('g5', 'app', 'u1', T0 - 1));
+    expect((await s.grants.listLive('a1', 'u1', T0)).map((g) => g.id)).toEqual(['g1', 'g2', 'g3']);
+    await s.accessTokens.insert({ digest: 'at1', tenantId: 'a1', grantId: 'g1', clientId: 'app', subject: 'u1', scope: '', audience: [], issuedAt: T0, expiresAt: T0 + 60, revokedAt: null });
+    await s.accessTokens.insert({ digest: 'at4', tenantId: 'a1', grantId: 'g4', clientId: 'app', subject: 'u2', scope: '', audience: [], issuedAt: T0, expiresAt: T0 + 60, revokedAt: null });
+    await s.artifacts.create({ ...artifact('rt2', 'g2'), tenantId: 'a1', kind: 'refresh_token', clientId: 'app' });
+
+    expect(await s.grants.revokeForClient('a1', 'u1', 'app', T0 + 5)).toBe(3);
+    expect((await s.grants.listLive('a1', 'u1', T0)).map((g) => g.id)).toEqual(['g3']);
+    expect((await s.accessTokens.find('at1'))?.revokedAt).toBe(T0 + 5);
+    expect((await s.artifacts.find('refresh_token', 'rt2'))?.usedAt).toBe(T0 + 5);
+    // Another user's grant of the same client is untouched.
+    expect((await s.accessTokens.find('at4'))?.revokedAt).toBeNull();
+    expect((await s.grants.get('g4'))?.revokedAt).toBeNull();
+    expect(await s.grants.revokeForClient('a1', 'u1', 'app', T0 + 6)).toBe(0);
+  });
+
+  it("lists a user's remembered consents", async () => {
+    await s.consents.remember('a1', 'u1', 'other', ['b', 'a'], T0);
+    await s.consents.remember('a1', 'u1', 'app', ['a'], T0);
+    await s.consents.remember('a1', 'u2', 'app', ['c'], T0);
+    expect((await s.consents.listForUser('a1', 'u1')).map((c) => [c.clientId, c.scopes])).toEqual([['app', ['a']], ['other', ['a', 'b']]]);
+    expect(await s.consents.listForUser('a1', 'nobody')).toEqual([]);
+  });
+
+  it('lists personal tokens while their grant lives, newest first, and drops them with their grant or user', async () => {
+    const token = (grantId: string, userId: string, createdAt: number) => ({
+      grantId, tenantId: 'a1', userId, clientId: 'other', name: `token ${grantId}`, scopes: ['read:avatars'], createdAt, expiresAt: T0 + 3600,
+    });
+    for (const [id, u, at] of [['p1', 'u1', T0], ['p2', 'u1', T0 + 1], ['p3', 'u2', T0]] as const) {
+      await s.grants.ensure(grant(id, 'other', u));
+      await s.personalTokens.create(token(id, u, at));
+    }
+    await expect(s.personalTokens.create(token('p1', 'u1', T0))).rejects.toThrow('already exists');
+    expect(await s.personalTokens.listLive('a1', 'u1', T0)).toEqual([token('p2', 'u1', T0 + 1), token('p1', 'u1', T0)]);
+    await s.grants.revoke('p2', T0 + 2);
+    expect((await s.personalTokens.listLive('a1', 'u1', T0 + 2)).map((t) => t.grantId)).toEqual(['p1']);
+    expect(await s.personalTokens.listLive('a1', 'u1', T0 + 3600)).toEqual([]);
+    // Cleanup of the expired grant takes the name with it; deleting the user takes theirs.
+    await s.cleanup.expired(T0 + 3600);
+    expect(await s.grants.get('p1')).toBeUndefined();
+    expect(await s.users.delete('a1', 'u2')).toBe(true);
+    expect(await s.personalTokens.listLive('a1', 'u2', T0)).toEqual([]);
   });
 });

@@ -19,10 +19,13 @@ export interface RunResult {
   stderr: string;
 }
 
-/** Runs `tessera ARGS` to completion. */
-export function runTessera(env: NodeJS.ProcessEnv, args: string[]): Promise<RunResult> {
+/** Runs `tessera ARGS` to completion; standard input holds `stdin` (nothing if not given), then ends. */
+export function runTessera(env: NodeJS.ProcessEnv, args: string[], stdin = ''): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    // A command that never reads its input may exit first; the write then fails harmlessly.
+    child.stdin.on('error', () => {});
+    child.stdin.end(stdin);
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
@@ -148,4 +151,18 @@ export async function startServer(options: StartServerOptions = {}): Promise<Tes
     throw err;
   }
   return { port, baseUrl, issuer, database, cliEnv, cli, output: () => output, stop };
+}
+
+/**
+ * Waits until the running server's discovery lists `scope`: the server sees CLI changes
+ * within a second (its config cache checks a version counter), and a test acting at once
+ * could still meet the cached, older configuration.
+ */
+export async function waitForScope(issuer: string, scope: string): Promise<void> {
+  for (let i = 0; i < 50; i++) {
+    const meta = (await (await fetch(`${issuer}/.well-known/openid-configuration`)).json()) as { scopes_supported: string[] };
+    if (meta.scopes_supported.includes(scope)) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`the server did not list scope ${scope} within 5 s`);
 }

@@ -1,4 +1,4 @@
-import { apiView, createApi, deleteApi, requireApi, updateApi, type ApiInput } from '../../manage/apis.js';
+import { apiView, createApiWithSecret, deleteApi, requireApi, updateApi, type ApiInput } from '../../manage/apis.js';
 import { requireTenant } from '../../manage/tenants.js';
 import { int, list, positional, required, split, str, type Values } from '../args.js';
 import { describe, table, type Command } from '../command.js';
@@ -41,7 +41,9 @@ export const apiCommands: Command[] = [
       const tenant = required(values, 'tenant');
       required(values, 'audience');
       const fields = input(values);
-      const v = apiView(await createApi(await env.deps(), tenant, fields, env.config().tokens.maxAccessTokenTtl));
+      const { api, secret } = await createApiWithSecret(await env.deps(), tenant, fields, env.config().tokens.maxAccessTokenTtl);
+      // The API's resource-server credentials for introspection, shown once (like a client secret).
+      const v = { client_id: api.id, client_secret: secret, ...apiView(api) };
       return { json: v, text: textOf(v) };
     },
   },

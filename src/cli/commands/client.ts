@@ -24,6 +24,7 @@ const CLIENT_OPTIONS: Options = {
   'session-refresh-tokens': { type: 'boolean' },
   'no-session-refresh-tokens': { type: 'boolean' },
   'id-token-alg': { type: 'string' },
+  'refresh-grace-seconds': { type: 'string' },
 };
 
 function readJwks(path: string | undefined): object | undefined {
@@ -54,10 +55,11 @@ function input(v: Values): ClientInput {
     webPage: toggle(v, 'web-page'),
     sessionRefreshTokens: toggle(v, 'session-refresh-tokens'),
     idTokenAlg: str(v, 'id-token-alg'),
+    refreshGraceSeconds: int(v, 'refresh-grace-seconds'),
   };
 }
 
-const FLAGS = '[--redirect-uri U]... [--grant-types a,b] [--scopes "s1 s2"] [--access-token-format jwt|opaque] [--access-token-ttl S] [--post-logout-redirect-uri U]... [--cors-origin O]... [--token-endpoint-auth-method M] [--jwks-uri U | --jwks FILE] [--consent required|skip] [--web-page | --no-web-page] [--session-refresh-tokens | --no-session-refresh-tokens] [--id-token-alg RS256|ES256|EdDSA]';
+const FLAGS = '[--redirect-uri U]... [--grant-types a,b] [--scopes "s1 s2"] [--access-token-format jwt|opaque] [--access-token-ttl S] [--post-logout-redirect-uri U]... [--cors-origin O]... [--token-endpoint-auth-method M] [--jwks-uri U | --jwks FILE] [--consent required|skip] [--web-page | --no-web-page] [--session-refresh-tokens | --no-session-refresh-tokens] [--id-token-alg RS256|ES256|EdDSA] [--refresh-grace-seconds S]';
 
 export const clientCommands: Command[] = [
   {

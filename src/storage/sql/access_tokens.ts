@@ -31,5 +31,9 @@ export function accessTokenStore(db: Kysely<Database>): AccessTokenStore {
         }
       );
     },
+    async revoke(digest, now) {
+      const r = await db.updateTable('access_tokens').set({ revoked_at: now }).where('digest', '=', digest).where('revoked_at', 'is', null).executeTakeFirst();
+      return Number(r.numUpdatedRows) > 0;
+    },
   };
 }

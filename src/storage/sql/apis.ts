@@ -18,6 +18,7 @@ async function withScopes(db: Q, rows: Database['apis'][]): Promise<Api[]> {
     audience: r.audience,
     name: r.name,
     accessTokenTtl: r.access_token_ttl,
+    secretDigest: r.secret_digest,
     scopes: scopes.filter((s) => s.api_id === r.id).map((s) => ({ name: s.name, description: s.description })),
     createdAt: r.created_at,
     updatedAt: r.updated_at,
@@ -49,7 +50,7 @@ export function apiStore(db: Kysely<Database>): ApiStore {
             .insertInto('apis')
             .values({
               tenant_id: api.tenantId, id: api.id, audience: api.audience, name: api.name,
-              access_token_ttl: api.accessTokenTtl, created_at: api.createdAt, updated_at: api.updatedAt,
+              access_token_ttl: api.accessTokenTtl, secret_digest: api.secretDigest, created_at: api.createdAt, updated_at: api.updatedAt,
             })
             .execute();
           await insertScopes(trx, api);
@@ -61,7 +62,7 @@ export function apiStore(db: Kysely<Database>): ApiStore {
         db.transaction().execute(async (trx) => {
           const r = await trx
             .updateTable('apis')
-            .set({ audience: api.audience, name: api.name, access_token_ttl: api.accessTokenTtl, updated_at: api.updatedAt })
+            .set({ audience: api.audience, name: api.name, access_token_ttl: api.accessTokenTtl, secret_digest: api.secretDigest, updated_at: api.updatedAt })
             .where('tenant_id', '=', api.tenantId)
             .where('id', '=', api.id)
             .executeTakeFirst();

@@ -22,9 +22,11 @@ const toClient = (r: Row): Client => ({
   consent: r.consent as Client['consent'],
   webPage: r.web_page === 1,
   sessionRefreshTokens: r.session_refresh_tokens === 1,
+  refreshGraceSeconds: Number(r.refresh_token_grace_seconds),
   idTokenAlg: r.id_token_signed_response_alg as Client['idTokenAlg'],
   jwks: parse(r.jwks),
   jwksUri: r.jwks_uri,
+  notBefore: Number(r.not_before),
   createdAt: r.created_at,
   updatedAt: r.updated_at,
 });
@@ -45,9 +47,11 @@ const toRow = (c: Client): Row => ({
   consent: c.consent,
   web_page: c.webPage ? 1 : 0,
   session_refresh_tokens: c.sessionRefreshTokens ? 1 : 0,
+  refresh_token_grace_seconds: c.refreshGraceSeconds,
   id_token_signed_response_alg: c.idTokenAlg,
   jwks: c.jwks === null ? null : json(c.jwks),
   jwks_uri: c.jwksUri,
+  not_before: c.notBefore,
   created_at: c.createdAt,
   updated_at: c.updatedAt,
 });
@@ -71,8 +75,20 @@ export function clientStore(db: Kysely<Database>): ClientStore {
       ),
     update: (c) =>
       db.transaction().execute(async (trx) => {
-        const { tenant_id, id, created_at, ...fields } = toRow(c);
+        // not_before moves only through setNotBefore: an edit racing a revoke-before must not undo it.
+        const { tenant_id, id, created_at, not_before, ...fields } = toRow(c);
         const r = await trx.updateTable('clients').set(fields).where('id', '=', id).where('tenant_id', '=', tenant_id).executeTakeFirst();
+        await bumpConfigVersion(trx);
+        return Number(r.numUpdatedRows) > 0;
+      }),
+    setNotBefore: (tenantId, clientId, notBefore, now) =>
+      db.transaction().execute(async (trx) => {
+        const r = await trx
+          .updateTable('clients')
+          .set({ not_before: notBefore, updated_at: now })
+          .where('id', '=', clientId)
+          .where('tenant_id', '=', tenantId)
+          .executeTakeFirst();
         await bumpConfigVersion(trx);
         return Number(r.numUpdatedRows) > 0;
       }),

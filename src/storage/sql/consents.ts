@@ -60,5 +60,11 @@ export function consentStore(db: Kysely<Database>): ConsentStore {
         .executeTakeFirst();
       return Number(r.numDeletedRows) > 0;
     },
+    async listForUser(tenantId, userId) {
+      const rows = await db.selectFrom('consents').selectAll().where('tenant_id', '=', tenantId).where('user_id', '=', userId).orderBy('client_id').execute();
+      return rows.map((r) => ({
+        tenantId: r.tenant_id, userId: r.user_id, clientId: r.client_id, scopes: splitScopes(r.scopes), createdAt: r.created_at, updatedAt: r.updated_at,
+      }));
+    },
   };
 }

@@ -32,5 +32,38 @@ export function grantStore(db: Kysely<Database>): GrantStore {
         await trx.updateTable('artifacts').set({ used_at: now }).where('grant_id', '=', id).where('used_at', 'is', null).execute();
         return true;
       }),
+    async listLive(tenantId, subject, now) {
+      const rows = await db
+        .selectFrom('grants')
+        .selectAll()
+        .where('tenant_id', '=', tenantId)
+        .where('subject', '=', subject)
+        .where('revoked_at', 'is', null)
+        .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
+        .orderBy('created_at')
+        .orderBy('id')
+        .execute();
+      return rows.map((r) => ({
+        id: r.id, tenantId: r.tenant_id, clientId: r.client_id, subject: r.subject, scope: r.scope,
+        createdAt: r.created_at, expiresAt: r.expires_at, revokedAt: r.revoked_at,
+      }));
+    },
+    revokeForClient: (tenantId, subject, clientId, now) =>
+      db.transaction().execute(async (trx) => {
+        const revoked = await trx
+          .updateTable('grants')
+          .set({ revoked_at: now })
+          .where('tenant_id', '=', tenantId)
+          .where('subject', '=', subject)
+          .where('client_id', '=', clientId)
+          .where('revoked_at', 'is', null)
+          .returning('id')
+          .execute();
+        const ids = revoked.map((r) => r.id);
+        if (ids.length === 0) return 0;
+        await trx.updateTable('access_tokens').set({ revoked_at: now }).where('grant_id', 'in', ids).where('revoked_at', 'is', null).execute();
+        await trx.updateTable('artifacts').set({ used_at: now }).where('grant_id', 'in', ids).where('used_at', 'is', null).execute();
+        return ids.length;
+      }),
   };
 }
