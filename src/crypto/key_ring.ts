@@ -1,5 +1,6 @@
 import type { KeyPurpose, SigningKeyRecord } from '../storage/types.js';
 import type { KeyObject } from 'node:crypto';
+import { createLocalJWKSet } from 'jose';
 import { privateKeyObject, type PublicJwk, type SigningAlg } from './jwk.js';
 import { createJwtSigner, type JwtSigner } from './jwt_sign.js';
 
@@ -20,6 +21,11 @@ export interface KeyRing {
   jwks(): { keys: PublicJwk[] };
   /** Keys past their retention: safe to delete. */
   expired(): string[];
+  /**
+   * The published keys as a jose key set, built once per ring: jose caches each imported key
+   * inside the set, so verifying (introspection, userinfo, logout hints) imports nothing per call.
+   */
+  verificationKeys(): ReturnType<typeof createLocalJWKSet>;
   /** The unpublished HMAC key with this kid, to verify a refresh token. */
   refreshKey(kid: string): KeyObject | undefined;
 }
@@ -60,9 +66,11 @@ export function buildKeyRing(records: SigningKeyRecord[], now: number, retention
       else published.push(k.publicJwk as unknown as PublicJwk);
     });
   }
+  let keySet: ReturnType<typeof createLocalJWKSet> | undefined;
   return {
     signer: (purpose, alg) => signers.get(purpose === 'id' ? `id:${alg ?? DEFAULT_ID_TOKEN_ALG}` : purpose),
     jwks: () => ({ keys: published }),
+    verificationKeys: () => (keySet ??= createLocalJWKSet({ keys: published as never })),
     refreshKey: (kid) => {
       const k = verifiers.get(kid);
       return k && privateKeyObject(k.privateJwk);

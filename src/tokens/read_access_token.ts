@@ -1,4 +1,4 @@
-import { createLocalJWKSet, jwtVerify, type JWTPayload } from 'jose';
+import { jwtVerify, type JWTPayload } from 'jose';
 import { seconds } from '../clock.js';
 import type { TenantContext } from '../http/context.js';
 import { grantOfJti } from './access_token.js';
@@ -25,7 +25,7 @@ const looksLikeJwt = (token: string) => token.split('.').length === 3;
 async function verifiedPayload(ctx: TenantContext, token: string, now: number): Promise<JWTPayload | undefined> {
   const ring = ctx.services.cache.peekKeyRing(ctx.tenant.id) ?? (await ctx.services.cache.keyRing(ctx.tenant.id));
   try {
-    const { payload } = await jwtVerify(token, createLocalJWKSet(ring.jwks() as never), {
+    const { payload } = await jwtVerify(token, ring.verificationKeys(), {
       issuer: ctx.issuer, typ: 'at+jwt', currentDate: new Date(now * 1000), algorithms: ['ES256', 'EdDSA', 'RS256'],
     });
     return payload;
