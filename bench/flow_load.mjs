@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // Multi-step load generator for bench/run.mjs: wrk sends one request at a time, but an
-// authorization-code flow or a sign-in is two requests where the second depends on the first.
+// authorization-code flow or a sign-in is two requests where the second depends on the first,
+// and a refresh needs the refresh token the previous refresh returned.
 //
-// Two modes, each a loop that N concurrent workers run over keep-alive connections (one
+// Three modes, each a loop that N concurrent workers run over keep-alive connections (one
 // http.Agent, at most N sockets) for a bounded time:
 //
 //   authcode  GET …/auth with PKCE S256 and a live session cookie -> 302 to the redirect URI
@@ -10,6 +11,14 @@
 //   login     GET …/auth without a session -> 200 login page (interaction, csrf, browser
 //             binding cookie) -> POST the form with the right password -> 303 to the redirect
 //             URI with `code` (the client has --consent skip).
+//   refresh   POST …/token (refresh_token, HTTP Basic) with the worker's current refresh token
+//             -> 200 with a new refresh_token, which the next iteration sends. Rotation makes
+//             every refresh token single-use, so each worker holds its own chain: the tokens
+//             come in with the config (`refreshTokens`, one per worker, made by password-grant
+//             logins during setup) and go out with the report (the chain heads, null for a
+//             chain whose last refresh failed or never answered), so the next run continues
+//             them. A worker whose chain broke under load starts a new one with a password
+//             grant (counted as `reseeds`, not as a flow) and carries on.
 //
 // Run as a child (`taskset -c 1 node bench/flow_load.mjs`) with its configuration as JSON in
 // FLOW_LOAD_CONFIG; it prints one JSON object (counts, flows/s, latency percentiles of whole
@@ -161,6 +170,37 @@ export async function exchangeCode(agent, cfg, codeParam, verifier) {
   });
 }
 
+const FORM = 'application/x-www-form-urlencoded';
+const refreshOf = (body) => /"refresh_token"\s*:\s*"([^"]+)"/.exec(body)?.[1];
+
+/**
+ * The resource owner password grant: a new refresh token chain (scope `cfg.scope`, which must
+ * include offline_access for a refresh token). Answers the refresh token, or throws a FlowError.
+ */
+export async function passwordGrant(agent, cfg) {
+  const res = await send(agent, cfg.base, {
+    method: 'POST',
+    path: tokenPath(cfg.tenant),
+    headers: { 'content-type': FORM, authorization: basicAuth(cfg.client) },
+    body: new URLSearchParams({ grant_type: 'password', username: cfg.username, password: cfg.password, scope: cfg.scope }).toString(),
+  });
+  const rt = res.status === 200 ? refreshOf(res.body) : undefined;
+  if (!rt) throw new FlowError('password', res.status, 'expected 200 with a refresh_token', res.body);
+  return rt;
+}
+
+/** One refresh: the raw response (status, headers, body) for `refreshToken`. */
+export function refreshGrant(agent, cfg, refreshToken) {
+  return send(agent, cfg.base, {
+    method: 'POST',
+    path: tokenPath(cfg.tenant),
+    headers: { 'content-type': FORM, authorization: basicAuth(cfg.client) },
+    body: `grant_type=refresh_token&refresh_token=${encodeURIComponent(refreshToken)}`,
+  });
+}
+
+export { refreshOf };
+
 // ---------------------------------------------------------------------------------------------
 // The load
 // ---------------------------------------------------------------------------------------------
@@ -197,6 +237,7 @@ async function runLoad(cfg) {
   const unexpected = {}; // "step status" -> count
   const socket = { connect: 0, read: 0, write: 0, timeout: 0 };
   let requests = 0;
+  let reseeds = 0;
   let lateFlows = 0;
   let inFlight = 0;
   let next = 0;
@@ -207,7 +248,32 @@ async function runLoad(cfg) {
     return t;
   };
 
+  // refresh mode: chains[w] is worker w's current refresh token (null: none, start a new chain).
+  const chains = cfg.mode === 'refresh' ? Array.from({ length: cfg.connections }, (_, w) => cfg.refreshTokens?.[w] ?? null) : null;
+  const rtHeaders = { 'content-type': FORM, authorization: basicAuth(cfg.client) };
+
   const flows = {
+    async refresh(w) {
+      if (!chains[w]) {
+        // The chain broke (an error below, or a response lost at the end of the last run):
+        // a new one from a password grant, like a client whose session was lost signs in again.
+        reseeds++;
+        chains[w] = await passwordGrant(agent, target);
+      }
+      const token = chains[w];
+      // Spent from here on, whatever happens: rotation makes a resent token a reuse, which
+      // revokes its whole family.
+      chains[w] = null;
+      const t = performance.now();
+      requests++;
+      const res = await send(agent, base, {
+        method: 'POST', path: tPath, headers: rtHeaders, body: `grant_type=refresh_token&refresh_token=${encodeURIComponent(token)}`,
+      });
+      const next = res.status === 200 ? refreshOf(res.body) : undefined;
+      if (!next || !res.body.includes('"access_token"')) throw new FlowError('refresh', res.status, 'expected 200 with access_token and refresh_token', res.body);
+      chains[w] = next;
+      timed('refresh', t);
+    },
     async authcode() {
       const i = next++ % pool.length;
       let t = performance.now();
@@ -234,12 +300,12 @@ async function runLoad(cfg) {
   const cpu0 = process.cpuUsage();
   const start = performance.now();
   const end = start + cfg.durationS * 1000;
-  const worker = async () => {
+  const worker = async (_, w) => {
     while (performance.now() < end) {
       const t0 = performance.now();
       inFlight++;
       try {
-        await flow();
+        await flow(w);
         const t1 = performance.now();
         if (t1 <= end) latencies.push(t1 - t0);
         else lateFlows++;
@@ -291,6 +357,7 @@ async function runLoad(cfg) {
     lateFlows,
     drained,
     clientCpuPercent,
+    ...(chains && { reseeds, refreshTokens: chains }),
   };
 }
 

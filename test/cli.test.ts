@@ -223,6 +223,7 @@ describe.each(BACKENDS)('tessera CLI on %s', (backend) => {
       '--cors-origin', 'https://app.example.com', '--cors-origin', 'http://localhost:5173',
       '--token-endpoint-auth-method', 'client_secret_post',
       '--jwks', jwksFile, '--consent', 'skip', '--web-page', '--session-refresh-tokens', '--id-token-alg', 'ES256',
+      '--backchannel-logout-uri', 'https://app.example.com/backchannel-logout', '--no-backchannel-logout-session-required',
     );
     expect(full).toEqual({
       client_id: ID,
@@ -245,6 +246,8 @@ describe.each(BACKENDS)('tessera CLI on %s', (backend) => {
       refresh_token_grace_seconds: 0,
       id_token_signed_response_alg: 'ES256',
       jwks: { keys: [JWK] },
+      backchannel_logout_uri: 'https://app.example.com/backchannel-logout',
+      backchannel_logout_session_required: false,
       created_at: recent(),
       updated_at: full.created_at,
     });
@@ -268,6 +271,8 @@ describe.each(BACKENDS)('tessera CLI on %s', (backend) => {
       session_refresh_tokens: false,
       refresh_token_grace_seconds: 0,
       id_token_signed_response_alg: 'RS256',
+      backchannel_logout_uri: null,
+      backchannel_logout_session_required: true,
       created_at: recent(),
       updated_at: spa.created_at,
     });
@@ -647,7 +652,7 @@ describe.each(BACKENDS)('tessera CLI on %s', (backend) => {
         tenantId: 'default', clientId: legacyId, name: 'Legacy', secretDigest: null, tokenEndpointAuthMethod: 'none',
         grantTypes: ['authorization_code'], redirectUris: [], postLogoutRedirectUris: [], corsOrigins: [], scopes: [],
         accessTokenFormat: 'jwt', accessTokenTtl: null, consent: 'required', webPage: false, sessionRefreshTokens: false, refreshGraceSeconds: 0, idTokenAlg: null, notBefore: 0,
-        jwks: null, jwksUri: null, createdAt: nowSeconds(), updatedAt: nowSeconds(),
+        jwks: null, jwksUri: null, backchannelLogoutUri: null, backchannelLogoutSessionRequired: true, createdAt: nowSeconds(), updatedAt: nowSeconds(),
       });
     } finally {
       await storage.close();

@@ -22,6 +22,8 @@ describe.each(BACKENDS)('discovery and JWKS on %s', (backend) => {
     revocation_endpoint: `${issuer}/protocol/openid-connect/revoke`,
     introspection_endpoint: `${issuer}/protocol/openid-connect/token/introspect`,
     end_session_endpoint: `${issuer}/protocol/openid-connect/logout`,
+    backchannel_logout_supported: true,
+    backchannel_logout_session_supported: true,
     jwks_uri: `${issuer}/protocol/openid-connect/certs`,
     grant_types_supported: ['authorization_code', 'client_credentials', 'refresh_token', 'password', 'implicit'],
     response_types_supported: ['code', 'token', 'id_token', 'id_token token', 'code id_token', 'code token', 'code id_token token'],

@@ -24,6 +24,9 @@ export async function discoveryEndpoint(ctx: TenantContext, _req: FastifyRequest
       revocation_endpoint: endpointUrl(ctx.issuer, 'revoke'),
       introspection_endpoint: endpointUrl(ctx.issuer, 'token/introspect'),
       end_session_endpoint: endpointUrl(ctx.issuer, 'logout'),
+      // OpenID Connect Back-Channel Logout 1.0 §2.1: logout tokens carry sid.
+      backchannel_logout_supported: true,
+      backchannel_logout_session_supported: true,
       jwks_uri: endpointUrl(ctx.issuer, 'certs'),
       grant_types_supported: [...grants.keys(), 'implicit'],
       response_types_supported: ['code', 'token', 'id_token', 'id_token token', 'code id_token', 'code token', 'code id_token token'],

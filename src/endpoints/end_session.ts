@@ -1,6 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { createLocalJWKSet, errors, jwtVerify } from 'jose';
+import { errors, jwtVerify } from 'jose';
 import { seconds } from '../clock.js';
 import { OAuthError } from '../errors.js';
 import { endpointUrl, type TenantContext } from '../http/context.js';
@@ -8,6 +8,7 @@ import { cookiesOf } from '../http/cookies.js';
 import { FormParams, formBody } from '../http/form.js';
 import { redirectUriMatches } from '../http/redirect_uri.js';
 import { cookieOptions, currentSession, sessionCookie } from '../http/session.js';
+import { queueBackchannelLogout } from '../logout/backchannel.js';
 import type { Client } from '../storage/types.js';
 import { errorBody, logoutConfirmBody, signedOutBody } from '../ui/pages.js';
 import { formTarget, sendPage } from '../ui/respond.js';
@@ -48,7 +49,10 @@ export async function endSessionEndpoint(ctx: TenantContext, req: FastifyRequest
         // A hint naming another session (or none) proves nothing about this browser: ask.
         return sendConfirmation(ctx, reply, request, confirmationToken(ctx, cookie));
       }
-      await ctx.services.storage.sessions.revoke(signedIn.session.key, seconds(ctx.services.clock));
+      if (await ctx.services.storage.sessions.revoke(signedIn.session.key, seconds(ctx.services.clock))) {
+        // Back-Channel Logout 1.0: the clients hear of it after this response, never within it.
+        queueBackchannelLogout(ctx, { userId: signedIn.session.userId, sid: signedIn.session.id });
+      }
     }
     if (cookie !== undefined) reply.setCookie(sessionCookie(ctx.tenant.id), '', { ...cookieOptions(ctx, 0), expires: new Date(0) });
     if (request.redirectUri !== undefined) {
@@ -106,7 +110,7 @@ async function readIdTokenHint(ctx: TenantContext, token: string): Promise<{ sub
   const ring = ctx.services.cache.peekKeyRing(ctx.tenant.id) ?? (await ctx.services.cache.keyRing(ctx.tenant.id));
   let claims;
   try {
-    ({ payload: claims } = await jwtVerify(token, createLocalJWKSet(ring.jwks() as never), {
+    ({ payload: claims } = await jwtVerify(token, ring.verificationKeys(), {
       issuer: ctx.issuer, typ: 'JWT', algorithms: ['RS256', 'ES256', 'EdDSA'], currentDate: new Date(seconds(ctx.services.clock) * 1000),
     }));
   } catch (err) {

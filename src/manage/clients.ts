@@ -1,12 +1,14 @@
+import { isIP } from 'node:net';
 import { OPERATOR, recordAudit } from '../audit.js';
 import { seconds } from '../clock.js';
 import { digest } from '../crypto/digest.js';
 import { privateMembersOf } from '../crypto/jwk.js';
 import { identifier, secretValue } from '../crypto/random.js';
+import { addressKind, isLoopbackDevelopment } from '../http/outbound.js';
 import { InputError } from '../errors.js';
 import type { Client } from '../storage/types.js';
 import { requireTenant, type ManageDeps } from './tenants.js';
-import { checkLifetime, checkOrigin, checkRedirectUri, SCOPE_TOKEN } from './validate.js';
+import { checkLifetime, checkOrigin, checkRedirectUri, LOOPBACK_HOSTS, SCOPE_TOKEN } from './validate.js';
 
 export const GRANT_TYPES = [
   'authorization_code',
@@ -45,6 +47,46 @@ export interface ClientInput {
   sessionRefreshTokens?: boolean;
   refreshGraceSeconds?: number;
   idTokenAlg?: string;
+  /** OpenID Connect Back-Channel Logout 1.0 §2.2; '' or null removes it. */
+  backchannelLogoutUri?: string | null;
+  backchannelLogoutSessionRequired?: boolean;
+}
+
+/** What client rules depend on besides the client: the server's public URL (the loopback development exception). */
+export interface ClientPolicy {
+  /** When plain-http loopback, a back-channel logout URI may be http on a loopback host. Absent: https only. */
+  publicUrl?: string;
+}
+
+/**
+ * A back-channel logout URI (§2.2): absolute, no fragment, no user information, https —
+ * or http on a loopback host only while the server itself runs on plain-http loopback
+ * (local development and tests). An IP literal must be a public address; a host name is
+ * checked again, resolved, at every delivery (src/http/outbound.ts).
+ */
+export function checkBackchannelLogoutUri(value: string, policy: ClientPolicy): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new InputError(`back-channel logout URI ${JSON.stringify(value)} is not an absolute URI`);
+  }
+  if (value.includes('#')) throw new InputError(`back-channel logout URI ${value} must not contain a fragment`);
+  if (url.username || url.password) throw new InputError(`back-channel logout URI ${value} must not contain user information`);
+  const dev = policy.publicUrl !== undefined && isLoopbackDevelopment(policy.publicUrl);
+  if (url.protocol === 'http:') {
+    if (!dev || !LOOPBACK_HOSTS.has(url.hostname)) {
+      throw new InputError(`back-channel logout URI ${value} must use https (http is allowed only on a loopback host while the server's own public URL is http on loopback)`);
+    }
+  } else if (url.protocol !== 'https:') {
+    throw new InputError(`back-channel logout URI ${value} must use https`);
+  }
+  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  if (isIP(host)) {
+    const kind = addressKind(host);
+    if (kind !== 'public' && !(kind === 'loopback' && dev)) throw new InputError(`back-channel logout URI ${value} names a ${kind} address; the server sends nothing there`);
+  }
+  return value;
 }
 
 /**
@@ -80,7 +122,7 @@ function checkPublicJwks(jwks: object): object {
 }
 
 /** Applies `input` over `base` and checks the result as a whole. */
-function apply(base: Client, input: ClientInput, maxTtl: number): Client {
+function apply(base: Client, input: ClientInput, maxTtl: number, policy: ClientPolicy): Client {
   const c: Client = { ...base };
   if (input.name !== undefined) {
     c.name = input.name.trim();
@@ -123,6 +165,10 @@ function apply(base: Client, input: ClientInput, maxTtl: number): Client {
     if (!ID_TOKEN_ALGS.includes(input.idTokenAlg as never)) throw new InputError(`ID token algorithm must be one of ${ID_TOKEN_ALGS.join(', ')}`);
     c.idTokenAlg = input.idTokenAlg as Client['idTokenAlg'];
   }
+  if (input.backchannelLogoutUri !== undefined) {
+    c.backchannelLogoutUri = input.backchannelLogoutUri === null || input.backchannelLogoutUri === '' ? null : checkBackchannelLogoutUri(input.backchannelLogoutUri, policy);
+  }
+  if (input.backchannelLogoutSessionRequired !== undefined) c.backchannelLogoutSessionRequired = input.backchannelLogoutSessionRequired;
   // RFC 7591 §2: jwks_uri and jwks MUST NOT both be present, so setting one drops the other.
   if (input.jwksUri !== undefined && input.jwks !== undefined) throw new InputError('give a jwks URI or a jwks, not both (RFC 7591 §2)');
   if (input.jwksUri !== undefined) {
@@ -153,7 +199,7 @@ export interface CreatedClient {
   secret?: string;
 }
 
-export async function createClient(deps: ManageDeps, tenantId: string, input: ClientInput, maxTtl: number): Promise<CreatedClient> {
+export async function createClient(deps: ManageDeps, tenantId: string, input: ClientInput, maxTtl: number, policy: ClientPolicy = {}): Promise<CreatedClient> {
   await requireTenant(deps, tenantId);
   if (input.name === undefined) throw new InputError('name is required');
   const isPublic = input.public === true || input.tokenEndpointAuthMethod === 'none';
@@ -167,9 +213,10 @@ export async function createClient(deps: ManageDeps, tenantId: string, input: Cl
     tokenEndpointAuthMethod: isPublic ? 'none' : 'client_secret_basic',
     grantTypes: ['authorization_code', 'refresh_token'], redirectUris: [], postLogoutRedirectUris: [], corsOrigins: [],
     scopes: [], accessTokenFormat: 'jwt', accessTokenTtl: null, consent: 'required', webPage: false,
-    sessionRefreshTokens: false, refreshGraceSeconds: 0, idTokenAlg: null, jwks: null, jwksUri: null, notBefore: 0, createdAt: now, updatedAt: now,
+    sessionRefreshTokens: false, refreshGraceSeconds: 0, idTokenAlg: null, jwks: null, jwksUri: null,
+    backchannelLogoutUri: null, backchannelLogoutSessionRequired: true, notBefore: 0, createdAt: now, updatedAt: now,
   };
-  const client = apply(base, { ...input, tokenEndpointAuthMethod: isPublic ? 'none' : input.tokenEndpointAuthMethod }, maxTtl);
+  const client = apply(base, { ...input, tokenEndpointAuthMethod: isPublic ? 'none' : input.tokenEndpointAuthMethod }, maxTtl, policy);
   await deps.storage.clients.create(client);
   await recordAudit(deps, tenantId, { type: 'client.created', actor: deps.actor ?? OPERATOR, clientId: client.clientId, detail: { name: client.name } });
   return { client, secret };
@@ -182,12 +229,12 @@ export async function requireClient(deps: ManageDeps, tenantId: string, clientId
   return c;
 }
 
-export async function updateClient(deps: ManageDeps, tenantId: string, clientId: string, input: ClientInput, maxTtl: number): Promise<Client> {
+export async function updateClient(deps: ManageDeps, tenantId: string, clientId: string, input: ClientInput, maxTtl: number, policy: ClientPolicy = {}): Promise<Client> {
   const current = await requireClient(deps, tenantId, clientId);
   if (input.public !== undefined || (input.tokenEndpointAuthMethod !== undefined && (input.tokenEndpointAuthMethod === 'none') !== (current.secretDigest === null))) {
     throw new InputError('a client cannot change between public and confidential; create a new client');
   }
-  const next = apply(current, input, maxTtl);
+  const next = apply(current, input, maxTtl, policy);
   next.updatedAt = seconds(deps.clock);
   await deps.storage.clients.update(next);
   await recordAudit(deps, tenantId, { type: 'client.updated', actor: deps.actor ?? OPERATOR, clientId, detail: { fields: changedFields(input) } });
@@ -227,6 +274,8 @@ export function clientView(c: Client, secret?: string): Record<string, unknown> 
     id_token_signed_response_alg: c.idTokenAlg ?? 'RS256',
     ...(c.jwksUri !== null && { jwks_uri: c.jwksUri }),
     ...(c.jwks !== null && { jwks: c.jwks }),
+    backchannel_logout_uri: c.backchannelLogoutUri,
+    backchannel_logout_session_required: c.backchannelLogoutSessionRequired,
     created_at: c.createdAt,
     updated_at: c.updatedAt,
   };

@@ -43,7 +43,8 @@ function builtinClient(deps: ManageDeps, tenantId: string, kind: BuiltinClient, 
     grantTypes: account ? ['authorization_code'] : [], redirectUris: account ? [accountUrl(issuer)] : [],
     postLogoutRedirectUris: account ? [accountUrl(issuer)] : [], corsOrigins: [], scopes: [],
     accessTokenFormat: 'opaque', accessTokenTtl: null, consent: 'skip', webPage: false, sessionRefreshTokens: false,
-    refreshGraceSeconds: 0, idTokenAlg: null, jwks: null, jwksUri: null, notBefore: 0, createdAt: now, updatedAt: now,
+    refreshGraceSeconds: 0, idTokenAlg: null, jwks: null, jwksUri: null, backchannelLogoutUri: null, backchannelLogoutSessionRequired: true,
+    notBefore: 0, createdAt: now, updatedAt: now,
   };
 }
 

@@ -265,6 +265,14 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex('personal_tokens_user').on('personal_tokens').columns(['user_id', 'tenant_id']).execute();
     },
   },
+  '0008_backchannel_logout': {
+    async up(db: Kysely<any>) {
+      // OpenID Connect Back-Channel Logout 1.0 §2.2 client metadata. Null: the client has none.
+      await db.schema.alterTable('clients').addColumn('backchannel_logout_uri', 'text').execute();
+      // The registration default is false; ours is true (every logout token carries sid).
+      await db.schema.alterTable('clients').addColumn('backchannel_logout_session_required', 'integer', (c) => c.notNull().defaultTo(1)).execute();
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -37,6 +37,8 @@ export interface Database {
     id_token_signed_response_alg: string | null;
     jwks: string | null;
     jwks_uri: string | null;
+    backchannel_logout_uri: string | null;
+    backchannel_logout_session_required: number;
     not_before: number;
     created_at: number;
     updated_at: number;

@@ -43,6 +43,13 @@ export interface Client {
   idTokenAlg: 'RS256' | 'ES256' | 'EdDSA' | null;
   jwks: object | null;
   jwksUri: string | null;
+  /**
+   * OpenID Connect Back-Channel Logout 1.0 §2.2: where logout tokens are POSTed when a
+   * session of a user of this client ends; null = none.
+   */
+  backchannelLogoutUri: string | null;
+  /** §2.2 `backchannel_logout_session_required`: the logout token carries `sid` (default true). */
+  backchannelLogoutSessionRequired: boolean;
   /** Tokens of this client issued before it are inactive, on top of the tenant's; 0 = none. */
   notBefore: number;
   createdAt: number;
@@ -180,6 +187,7 @@ export const AUDIT_EVENT_TYPES = [
   'sign_in.success', 'sign_in.failure', 'consent.granted', 'consent.revoked',
   'token.issued', 'token.refreshed', 'token.revoked',
   'user.created', 'user.updated', 'user.deleted', 'client.created', 'client.updated', 'client.deleted',
+  'logout.backchannel_failed',
 ] as const;
 
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];

@@ -225,7 +225,7 @@ describe.each(BACKENDS)('SECURITY-CHECKLIST A: redirect URIs and the authorizati
         tenantId: 'default', clientId: 'legacy-http-client', name: 'Legacy', secretDigest: null, tokenEndpointAuthMethod: 'none',
         grantTypes: ['authorization_code'], redirectUris: ['http://legacy.example/cb'], postLogoutRedirectUris: [], corsOrigins: [], scopes: [],
         accessTokenFormat: 'jwt', accessTokenTtl: null, consent: 'required', webPage: false, sessionRefreshTokens: false, refreshGraceSeconds: 0, idTokenAlg: null, jwks: null, jwksUri: null, notBefore: 0,
-        createdAt: now, updatedAt: now,
+        backchannelLogoutUri: null, backchannelLogoutSessionRequired: true, createdAt: now, updatedAt: now,
       };
       await t.storage.clients.create(legacy);
       const res = await t.app.inject({

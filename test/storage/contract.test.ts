@@ -15,7 +15,8 @@ const client = (tenantId: string, clientId: string): Client => ({
   tenantId, clientId, name: `client ${clientId}`, secretDigest: 'digest', tokenEndpointAuthMethod: 'client_secret_basic',
   grantTypes: ['client_credentials'], redirectUris: ['https://app.example/cb'], postLogoutRedirectUris: [], corsOrigins: ['https://app.example'],
   scopes: ['read:avatars'], accessTokenFormat: 'jwt', accessTokenTtl: 600, consent: 'required', webPage: true,
-  sessionRefreshTokens: false, refreshGraceSeconds: 0, idTokenAlg: null, jwks: null, jwksUri: null, notBefore: 0, createdAt: T0, updatedAt: T0,
+  sessionRefreshTokens: false, refreshGraceSeconds: 0, idTokenAlg: null, jwks: null, jwksUri: null,
+  backchannelLogoutUri: 'https://app.example/backchannel-logout', backchannelLogoutSessionRequired: false, notBefore: 0, createdAt: T0, updatedAt: T0,
 });
 
 const api = (tenantId: string, id: string, audience: string, scopes: string[]): Api => ({

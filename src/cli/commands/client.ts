@@ -25,6 +25,9 @@ const CLIENT_OPTIONS: Options = {
   'no-session-refresh-tokens': { type: 'boolean' },
   'id-token-alg': { type: 'string' },
   'refresh-grace-seconds': { type: 'string' },
+  'backchannel-logout-uri': { type: 'string' },
+  'backchannel-logout-session-required': { type: 'boolean' },
+  'no-backchannel-logout-session-required': { type: 'boolean' },
 };
 
 function readJwks(path: string | undefined): object | undefined {
@@ -56,10 +59,12 @@ function input(v: Values): ClientInput {
     sessionRefreshTokens: toggle(v, 'session-refresh-tokens'),
     idTokenAlg: str(v, 'id-token-alg'),
     refreshGraceSeconds: int(v, 'refresh-grace-seconds'),
+    backchannelLogoutUri: str(v, 'backchannel-logout-uri'),
+    backchannelLogoutSessionRequired: toggle(v, 'backchannel-logout-session-required'),
   };
 }
 
-const FLAGS = '[--redirect-uri U]... [--grant-types a,b] [--scopes "s1 s2"] [--access-token-format jwt|opaque] [--access-token-ttl S] [--post-logout-redirect-uri U]... [--cors-origin O]... [--token-endpoint-auth-method M] [--jwks-uri U | --jwks FILE] [--consent required|skip] [--web-page | --no-web-page] [--session-refresh-tokens | --no-session-refresh-tokens] [--id-token-alg RS256|ES256|EdDSA] [--refresh-grace-seconds S]';
+const FLAGS = '[--redirect-uri U]... [--grant-types a,b] [--scopes "s1 s2"] [--access-token-format jwt|opaque] [--access-token-ttl S] [--post-logout-redirect-uri U]... [--cors-origin O]... [--token-endpoint-auth-method M] [--jwks-uri U | --jwks FILE] [--consent required|skip] [--web-page | --no-web-page] [--session-refresh-tokens | --no-session-refresh-tokens] [--id-token-alg RS256|ES256|EdDSA] [--refresh-grace-seconds S] [--backchannel-logout-uri U] [--backchannel-logout-session-required | --no-backchannel-logout-session-required]';
 
 export const clientCommands: Command[] = [
   {
@@ -70,7 +75,7 @@ export const clientCommands: Command[] = [
       const tenant = required(values, 'tenant');
       required(values, 'name');
       const fields = input(values);
-      const { client, secret } = await createClient(await env.deps(), tenant, fields, env.config().tokens.maxAccessTokenTtl);
+      const { client, secret } = await createClient(await env.deps(), tenant, fields, env.config().tokens.maxAccessTokenTtl, { publicUrl: env.config().publicUrl });
       const v = clientView(client, secret);
       const note = secret ? '\n\nThe client secret is shown only now: store it safely.' : '';
       return { json: v, text: describe(v) + note };
@@ -108,7 +113,7 @@ export const clientCommands: Command[] = [
       const tenant = required(values, 'tenant');
       const id = positional(positionals, 0, 'CLIENT_ID');
       const fields = input(values);
-      const c = await updateClient(await env.deps(), tenant, id, fields, env.config().tokens.maxAccessTokenTtl);
+      const c = await updateClient(await env.deps(), tenant, id, fields, env.config().tokens.maxAccessTokenTtl, { publicUrl: env.config().publicUrl });
       const v = clientView(c);
       return { json: v, text: describe(v) };
     },
