@@ -149,7 +149,7 @@ describe.each(BACKENDS)('tessera CLI on %s', (backend) => {
   let dir: string;
   const defaultTenant = {
     id: 'default', display_name: 'Default', issuer: `${PUBLIC_URL}/realms/default`, default_audience: null,
-    session_idle_seconds: 1800, session_max_seconds: 36000, created_at: recent(), updated_at: recent(),
+    session_idle_seconds: 1800, session_max_seconds: 36000, personal_token_max_days: 90, created_at: recent(), updated_at: recent(),
   };
 
   beforeAll(async () => {
@@ -175,7 +175,7 @@ describe.each(BACKENDS)('tessera CLI on %s', (backend) => {
     const acme = await cli.ok('tenant', 'create', 'acme', '--display-name', 'Acme Corp', '--default-audience', 'https://api.acme.example/');
     expect(acme).toEqual({
       id: 'acme', display_name: 'Acme Corp', issuer: `${PUBLIC_URL}/realms/acme`, default_audience: 'https://api.acme.example/',
-      session_idle_seconds: 1800, session_max_seconds: 36000, created_at: recent(), updated_at: acme.created_at,
+      session_idle_seconds: 1800, session_max_seconds: 36000, personal_token_max_days: 90, created_at: recent(), updated_at: acme.created_at,
     });
 
     const [duplicate, badId, deleteDefault, badAudience] = await Promise.all([
@@ -189,8 +189,8 @@ describe.each(BACKENDS)('tessera CLI on %s', (backend) => {
     expect(deleteDefault).toEqual(inputError('tenant delete', 'the default tenant cannot be deleted'));
     expect(badAudience).toEqual(inputError('tenant update', /audience "not-a-uri" must be an absolute URI.*/));
 
-    const updated = await cli.ok('tenant', 'update', 'acme', '--display-name', 'Acme Inc', '--session-idle', '900', '--session-max', '7200');
-    expect(updated).toEqual({ ...acme, display_name: 'Acme Inc', session_idle_seconds: 900, session_max_seconds: 7200, updated_at: expect.toSatisfy((t: number) => t >= acme.created_at) });
+    const updated = await cli.ok('tenant', 'update', 'acme', '--display-name', 'Acme Inc', '--session-idle', '900', '--session-max', '7200', '--personal-token-max-days', '30');
+    expect(updated).toEqual({ ...acme, display_name: 'Acme Inc', session_idle_seconds: 900, session_max_seconds: 7200, personal_token_max_days: 30, updated_at: expect.toSatisfy((t: number) => t >= acme.created_at) });
     expect(await cli.fails('tenant', 'update', 'acme', '--session-idle', '9000')).toEqual(inputError('tenant update', 'the session idle lifetime cannot be longer than its maximum lifetime'));
     // The refused commands changed nothing: no tenant "bad id!", default's name and acme's audience intact.
     expect(await cli.ok('tenant', 'list')).toEqual({ tenants: [updated, defaultTenant] });
@@ -202,7 +202,7 @@ describe.each(BACKENDS)('tessera CLI on %s', (backend) => {
     expect(await cli.fails('tenant', 'show', 'acme')).toEqual(inputError('tenant show', 'tenant acme does not exist'));
     expect(await cli.ok('tenant', 'create', 'acme')).toEqual({
       id: 'acme', display_name: 'acme', issuer: `${PUBLIC_URL}/realms/acme`, default_audience: null,
-      session_idle_seconds: 1800, session_max_seconds: 36000, created_at: recent(), updated_at: recent(),
+      session_idle_seconds: 1800, session_max_seconds: 36000, personal_token_max_days: 90, created_at: recent(), updated_at: recent(),
     });
     expect(await cli.ok('client', 'list', '--tenant', 'acme')).toEqual({ clients: [] });
   });

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApi } from '../src/manage/apis.js';
 import { createClient } from '../src/manage/clients.js';
 import { createUser } from '../src/manage/users.js';
+import { updateTenant } from '../src/manage/tenants.js';
 import type { User } from '../src/storage/types.js';
 import { BACKENDS, PUBLIC_URL, startTestApp, type TestApp } from './helpers.js';
 import { runTessera } from './support/server.js';
@@ -60,5 +61,17 @@ describe.each(BACKENDS)('tessera token issue on %s', (backend) => {
     expect(long).toEqual({ code: 1, stdout: '', stderr: 'tessera token issue: the lifetime must be from 60 seconds to 90 days (7776000 seconds)\n' });
     const oidc = await runTessera(env, ['token', 'issue', '--tenant', 'default', '--user', 'alice', '--scopes', 'openid']);
     expect(oidc).toEqual({ code: 1, stdout: '', stderr: 'tessera token issue: scope openid is not defined by an API of tenant default: a personal token carries API scopes only\n' });
+  });
+
+  it("caps a personal token's lifetime at the tenant's own maximum, and defaults to it when it is shorter than 30 days", async () => {
+    await updateTenant(t.deps, 'default', { personalTokenMaxDays: 7 });
+    try {
+      const long = await runTessera(env, ['token', 'issue', '--tenant', 'default', '--user', 'alice', '--scopes', 'read:avatars', '--expires-in', String(8 * DAY)]);
+      expect(long).toEqual({ code: 1, stdout: '', stderr: 'tessera token issue: the lifetime must be from 60 seconds to 7 days (604800 seconds)\n' });
+      const dflt = await runTessera(env, ['token', 'issue', '--tenant', 'default', '--user', 'alice', '--scopes', 'read:avatars', '--json']);
+      expect(JSON.parse(dflt.stdout)).toMatchObject({ expires_in: 7 * DAY });
+    } finally {
+      await updateTenant(t.deps, 'default', { personalTokenMaxDays: 90 });
+    }
   });
 });

@@ -8,7 +8,7 @@ import { formBody, FormParams } from '../http/form.js';
 import { currentSession, sessionCookie } from '../http/session.js';
 import {
   accountUrl, builtinClientId, ensureBuiltinClient, issuePersonalToken, listConnectedApps, listPersonalTokens,
-  PERSONAL_TOKEN_DEFAULT_SECONDS, PERSONAL_TOKEN_MAX_SECONDS, revokeApp, revokePersonalToken,
+  PERSONAL_TOKEN_DEFAULT_SECONDS, personalTokenCap, revokeApp, revokePersonalToken,
 } from '../manage/personal_tokens.js';
 import type { User } from '../storage/types.js';
 import { storageKey } from '../tokens/opaque.js';
@@ -18,7 +18,10 @@ import { errorBody } from '../ui/pages.js';
 import { sendPage } from '../ui/respond.js';
 
 /** Lifetimes the form offers, in days; the longest is the cap (SECURITY-CHECKLIST 59). */
-const LIFETIMES = [7, 30, 60, PERSONAL_TOKEN_MAX_SECONDS / 86400];
+const LIFETIMES = [7, 30, 60, 90];
+
+/** The lifetimes offered, in days: the usual choices up to the tenant's cap, and the cap itself. */
+const lifetimesFor = (capDays: number) => [...new Set([...LIFETIMES.filter((d) => d < capDays), capDays])];
 
 /**
  * The account page (`/realms/T/account`): the signed-in user's connected apps and personal
@@ -163,7 +166,8 @@ async function render(
     action: self, username: user.username, tenantName: ctx.tenant.displayName, signOutUrl,
     apps: apps.map((a) => ({ clientId: a.client.clientId, name: a.client.name, scopes: a.scopes })),
     tokens: tokens.map((t) => ({ id: t.grantId, name: t.name, scopes: t.scopes, createdAt: t.createdAt, expiresAt: t.expiresAt })),
-    scopes, lifetimes: LIFETIMES, defaultDays: PERSONAL_TOKEN_DEFAULT_SECONDS / 86400, ...extra,
+    scopes, lifetimes: lifetimesFor(personalTokenCap(ctx.tenant) / 86400),
+    defaultDays: Math.min(PERSONAL_TOKEN_DEFAULT_SECONDS, personalTokenCap(ctx.tenant)) / 86400, ...extra,
   };
   return sendPage(reply, {
     status,

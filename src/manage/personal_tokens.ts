@@ -10,6 +10,9 @@ import { SCOPE_TOKEN } from './validate.js';
 
 /** SECURITY-CHECKLIST 59: a personal token lives at most this long (Pulsoid-style manual tokens are long-lived, not forever). */
 export const PERSONAL_TOKEN_MAX_SECONDS = 90 * 24 * 3600;
+
+/** The tenant's cap on a personal token's lifetime (`tenant update --personal-token-max-days`), 90 days unless set. */
+export const personalTokenCap = (tenant: Tenant): number => (tenant.personalTokenMaxDays === null ? PERSONAL_TOKEN_MAX_SECONDS : tenant.personalTokenMaxDays * 86400);
 export const PERSONAL_TOKEN_DEFAULT_SECONDS = 30 * 24 * 3600;
 
 /**
@@ -126,9 +129,10 @@ export async function issuePersonalToken(deps: ManageDeps, input: IssueInput): P
     if (personal && !owner.has(s)) throw new InputError(`scope ${s} is not defined by an API of tenant ${tenant.id}: a personal token carries API scopes only`);
     if (!personal && !client.scopes.includes(s)) throw new InputError(`client ${client.clientId} may not request scope ${s}`);
   }
-  const ttl = input.expiresIn ?? PERSONAL_TOKEN_DEFAULT_SECONDS;
-  if (!Number.isInteger(ttl) || ttl < 60 || ttl > PERSONAL_TOKEN_MAX_SECONDS) {
-    throw new InputError(`the lifetime must be from 60 seconds to ${PERSONAL_TOKEN_MAX_SECONDS / 86400} days (${PERSONAL_TOKEN_MAX_SECONDS} seconds)`);
+  const cap = personalTokenCap(tenant);
+  const ttl = input.expiresIn ?? Math.min(PERSONAL_TOKEN_DEFAULT_SECONDS, cap);
+  if (!Number.isInteger(ttl) || ttl < 60 || ttl > cap) {
+    throw new InputError(`the lifetime must be from 60 seconds to ${cap / 86400} days (${cap} seconds)`);
   }
   const name = (input.name ?? 'Personal token').trim();
   if (!name || [...name].length > 100) throw new InputError('the token name must be 1–100 characters');

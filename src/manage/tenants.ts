@@ -37,6 +37,7 @@ export async function createTenant(deps: ManageDeps, input: { id: string; displa
     defaultAudience: input.defaultAudience === undefined ? null : checkAudience(input.defaultAudience),
     sessionIdleSeconds: null,
     sessionMaxSeconds: null,
+    personalTokenMaxDays: null,
     notBefore: 0,
     createdAt: now,
     updatedAt: now,
@@ -68,7 +69,7 @@ export async function requireTenant(deps: ManageDeps, id: string): Promise<Tenan
 export async function updateTenant(
   deps: ManageDeps,
   id: string,
-  patch: { displayName?: string; defaultAudience?: string | null; sessionIdleSeconds?: number; sessionMaxSeconds?: number },
+  patch: { displayName?: string; defaultAudience?: string | null; sessionIdleSeconds?: number; sessionMaxSeconds?: number; personalTokenMaxDays?: number },
 ): Promise<Tenant> {
   const current = await requireTenant(deps, id);
   const idle = checkLifetime('session idle lifetime', patch.sessionIdleSeconds, MAX_SESSION_SECONDS);
@@ -85,6 +86,7 @@ export async function updateTenant(
       defaultAudience: patch.defaultAudience === undefined || patch.defaultAudience === null ? patch.defaultAudience : checkAudience(patch.defaultAudience),
       sessionIdleSeconds: idle,
       sessionMaxSeconds: max,
+      personalTokenMaxDays: checkLifetime('personal token maximum lifetime (days)', patch.personalTokenMaxDays, 365),
     },
     seconds(deps.clock),
   );

@@ -273,6 +273,12 @@ const migrations: Record<string, Migration> = {
       await db.schema.alterTable('clients').addColumn('backchannel_logout_session_required', 'integer', (c) => c.notNull().defaultTo(1)).execute();
     },
   },
+  '0009_personal_token_cap': {
+    async up(db: Kysely<any>) {
+      // Null means the built-in cap (90 days).
+      await db.schema.alterTable('tenants').addColumn('personal_token_max_days', 'integer').execute();
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

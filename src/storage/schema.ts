@@ -13,6 +13,7 @@ export interface Database {
     default_audience: string | null;
     session_idle_seconds: number | null;
     session_max_seconds: number | null;
+    personal_token_max_days: number | null;
     not_before: number;
     created_at: number;
     updated_at: number;

@@ -13,7 +13,7 @@ export interface TenantStore {
   /** Atomic with its first signing keys; fails with a conflict if the id exists. */
   create(tenant: Tenant, keys: SigningKeyRecord[]): Promise<void>;
   /** Atomic; returns false if the tenant does not exist. */
-  update(id: string, patch: Partial<Pick<Tenant, 'displayName' | 'defaultAudience' | 'sessionIdleSeconds' | 'sessionMaxSeconds' | 'notBefore'>>, now: number): Promise<boolean>;
+  update(id: string, patch: Partial<Pick<Tenant, 'displayName' | 'defaultAudience' | 'sessionIdleSeconds' | 'sessionMaxSeconds' | 'personalTokenMaxDays' | 'notBefore'>>, now: number): Promise<boolean>;
   /** Atomic: the tenant and everything in it (clients, APIs, keys, grants, tokens) go together. */
   delete(id: string): Promise<boolean>;
 }

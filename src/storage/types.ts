@@ -8,6 +8,8 @@ export interface Tenant {
   /** Session idle and absolute lifetimes in seconds; null = the defaults (http/session.ts). */
   sessionIdleSeconds: number | null;
   sessionMaxSeconds: number | null;
+  /** Longest lifetime of a personal token, in days; null = 90. */
+  personalTokenMaxDays: number | null;
   /** Keycloak's not-before policy: tokens issued (`iat`) before it are inactive; 0 = none. */
   notBefore: number;
   createdAt: number;

@@ -9,7 +9,7 @@ import { BACKENDS, createTestDatabase, type TestDatabase } from '../helpers.js';
 const run = promisify(execFile);
 const T0 = 1_800_000_000;
 
-const tenant = (id: string): Tenant => ({ id, displayName: id, defaultAudience: null, sessionIdleSeconds: null, sessionMaxSeconds: null, notBefore: 0, createdAt: T0, updatedAt: T0 });
+const tenant = (id: string): Tenant => ({ id, displayName: id, defaultAudience: null, sessionIdleSeconds: null, sessionMaxSeconds: null, personalTokenMaxDays: null, notBefore: 0, createdAt: T0, updatedAt: T0 });
 
 const client = (tenantId: string, clientId: string): Client => ({
   tenantId, clientId, name: `client ${clientId}`, secretDigest: 'digest', tokenEndpointAuthMethod: 'client_secret_basic',

@@ -2,6 +2,7 @@ import { issuerOf } from '../../http/context.js';
 import { createTenant, deleteTenant, requireTenant, updateTenant } from '../../manage/tenants.js';
 import type { Tenant } from '../../storage/types.js';
 import { SESSION_IDLE_SECONDS, SESSION_MAX_SECONDS } from '../../http/session.js';
+import { PERSONAL_TOKEN_MAX_SECONDS } from '../../manage/personal_tokens.js';
 import { int, positional, str } from '../args.js';
 import { describe, table, type Command } from '../command.js';
 
@@ -10,6 +11,7 @@ const view = (t: Tenant, publicUrl: string) => ({
   default_audience: t.defaultAudience,
   session_idle_seconds: t.sessionIdleSeconds ?? SESSION_IDLE_SECONDS,
   session_max_seconds: t.sessionMaxSeconds ?? SESSION_MAX_SECONDS,
+  personal_token_max_days: t.personalTokenMaxDays ?? PERSONAL_TOKEN_MAX_SECONDS / 86400,
   created_at: t.createdAt, updated_at: t.updatedAt,
 });
 
@@ -48,14 +50,15 @@ export const tenantCommands: Command[] = [
   },
   {
     name: 'tenant update',
-    usage: 'tenant update ID [--display-name N] [--default-audience URI] [--session-idle SECONDS] [--session-max SECONDS]',
-    options: { 'display-name': { type: 'string' }, 'default-audience': { type: 'string' }, 'session-idle': { type: 'string' }, 'session-max': { type: 'string' } },
+    usage: 'tenant update ID [--display-name N] [--default-audience URI] [--session-idle SECONDS] [--session-max SECONDS] [--personal-token-max-days DAYS]',
+    options: { 'display-name': { type: 'string' }, 'default-audience': { type: 'string' }, 'session-idle': { type: 'string' }, 'session-max': { type: 'string' }, 'personal-token-max-days': { type: 'string' } },
     async run({ values, positionals, env }) {
       const t = await updateTenant(await env.deps(), positional(positionals, 0, 'tenant ID'), {
         displayName: str(values, 'display-name'),
         defaultAudience: str(values, 'default-audience'),
         sessionIdleSeconds: int(values, 'session-idle'),
         sessionMaxSeconds: int(values, 'session-max'),
+        personalTokenMaxDays: int(values, 'personal-token-max-days'),
       });
       const v = view(t, env.config().publicUrl);
       return { json: v, text: describe(v) };

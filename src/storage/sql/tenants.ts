@@ -10,6 +10,7 @@ const toTenant = (r: Database['tenants']): Tenant => ({
   displayName: r.display_name,
   sessionIdleSeconds: r.session_idle_seconds,
   sessionMaxSeconds: r.session_max_seconds,
+  personalTokenMaxDays: r.personal_token_max_days,
   notBefore: Number(r.not_before),
   defaultAudience: r.default_audience,
   createdAt: r.created_at,
@@ -32,7 +33,7 @@ export function tenantStore(db: Kysely<Database>): TenantStore {
             .insertInto('tenants')
             .values({
               id: t.id, display_name: t.displayName, default_audience: t.defaultAudience,
-              session_idle_seconds: t.sessionIdleSeconds, session_max_seconds: t.sessionMaxSeconds, not_before: t.notBefore, created_at: t.createdAt, updated_at: t.updatedAt,
+              session_idle_seconds: t.sessionIdleSeconds, session_max_seconds: t.sessionMaxSeconds, personal_token_max_days: t.personalTokenMaxDays, not_before: t.notBefore, created_at: t.createdAt, updated_at: t.updatedAt,
             })
             .execute();
           for (const k of keys) await insertKey(trx, k);
@@ -48,6 +49,7 @@ export function tenantStore(db: Kysely<Database>): TenantStore {
             ...(patch.defaultAudience !== undefined && { default_audience: patch.defaultAudience }),
             ...(patch.sessionIdleSeconds !== undefined && { session_idle_seconds: patch.sessionIdleSeconds }),
             ...(patch.sessionMaxSeconds !== undefined && { session_max_seconds: patch.sessionMaxSeconds }),
+            ...(patch.personalTokenMaxDays !== undefined && { personal_token_max_days: patch.personalTokenMaxDays }),
             ...(patch.notBefore !== undefined && { not_before: patch.notBefore }),
             updated_at: now,
           })
