@@ -7,7 +7,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyPassword } from '../src/crypto/password.js';
 import { openStorage } from '../src/storage/index.js';
 import { BACKENDS, createTestDatabase, type TestDatabase } from './helpers.js';
-import { runTessera, type RunResult } from './support/server.js';
+import { freePort, runTessera, type RunResult } from './support/server.js';
 
 const BIN = fileURLToPath(new URL('../bin/tessera.js', import.meta.url));
 const PUBLIC_URL = 'http://tessera.test';
@@ -75,17 +74,6 @@ const key = (alg: string, purpose: string, status: string) => ({
   activates_at: status === 'pending' ? expect.toSatisfy((t: number) => t - nowSeconds() > 200 && t - nowSeconds() <= 300) : recent(),
 });
 const nextSecond = () => new Promise((r) => setTimeout(r, 1000 - (Date.now() % 1000) + 20));
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** `tessera start` as a child process on a free port; resolves once discovery answers. */
 async function startServer(databaseUrl: string): Promise<{ base: string; stop(): Promise<void> }> {

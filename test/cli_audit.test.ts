@@ -2,32 +2,16 @@
  * Black-box tests of `tessera audit list` and `tessera revoke-before`: each case spawns
  * `node bin/tessera.js …` (the compiled dist/) against a fresh database.
  */
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BACKENDS, createTestDatabase, type TestDatabase } from './helpers.js';
+import { runTessera } from './support/server.js';
 
-const BIN = fileURLToPath(new URL('../bin/tessera.js', import.meta.url));
 const nowSeconds = () => Math.floor(Date.now() / 1000);
 const recent = () => expect.toSatisfy((v: unknown) => Number.isInteger(v) && Math.abs((v as number) - nowSeconds()) < 120, 'a time in seconds close to now');
 const EVENT_ID = expect.stringMatching(/^[0-9a-z]{24}$/);
 
-function run(databaseUrl: string, args: string[], stdin = ''): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      env: { PATH: process.env.PATH, DATABASE_URL: databaseUrl, TESSERA_PUBLIC_URL: 'http://tessera.test' },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    child.stdin.on('error', () => {});
-    child.stdin.end(stdin);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const run = (databaseUrl: string, args: string[], stdin = '') =>
+  runTessera({ PATH: process.env.PATH, DATABASE_URL: databaseUrl, TESSERA_PUBLIC_URL: 'http://tessera.test' }, args, stdin);
 
 describe.each(BACKENDS)('tessera audit list and revoke-before on %s', (backend) => {
   let database: TestDatabase;
