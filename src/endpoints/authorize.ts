@@ -9,7 +9,7 @@ import { authorizationTarget } from '../tokens/authorization_response.js';
 import { errorBody } from '../ui/pages.js';
 import { sendPage } from '../ui/respond.js';
 import { proceed, renderLogin, responseTarget, sessionIsFresh } from './authorize_flow.js';
-import { errorResponseMode, resolveClientAndRedirect, validateRequest } from './authorize_request.js';
+import { errorResponseMode, resolveClientAndRedirect, safeGet, validateRequest } from './authorize_request.js';
 
 /** An error the user sees on Tessera's page, because there is no safe place to redirect to. */
 export function sendErrorPage(reply: FastifyReply, err: OAuthError, status = err.status) {
@@ -31,7 +31,7 @@ export async function authorizeEndpoint(ctx: TenantContext, req: FastifyRequest,
     if (err instanceof OAuthError) return sendErrorPage(reply, err);
     throw err;
   }
-  const fallback = { redirectUri: redirect.redirectUri, responseMode: errorResponseMode(params), state: safeState(params), clientName: client.name, afterPost: false };
+  const fallback = { redirectUri: redirect.redirectUri, responseMode: errorResponseMode(params), state: safeGet(params, 'state'), clientName: client.name, afterPost: false };
   let request;
   try {
     request = validateRequest(ctx, client, redirect, params);
@@ -51,12 +51,4 @@ export async function authorizeEndpoint(ctx: TenantContext, req: FastifyRequest,
     return renderLogin(ctx, reply, client, await startInteraction(ctx, req, reply, request));
   }
   return proceed(ctx, req, reply, client, request, signedIn, undefined);
-}
-
-function safeState(params: FormParams): string | undefined {
-  try {
-    return params.get('state');
-  } catch {
-    return undefined;
-  }
 }

@@ -74,7 +74,8 @@ export function errorResponseMode(params: FormParams): ResponseMode {
   return /token/.test(rt) ? 'fragment' : 'query';
 }
 
-function safeGet(params: FormParams, name: string): string | undefined {
+/** A parameter read for an error response: a repeated one counts as absent instead of throwing. */
+export function safeGet(params: FormParams, name: string): string | undefined {
   try {
     return params.get(name);
   } catch {
