@@ -4,10 +4,13 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import type { Logger } from 'pino';
 import { systemClock, systemRandom, type Clock, type Random } from './clock.js';
 import type { Config } from './config.js';
+import { accountJobsIdle } from './accounts/background.js';
 import type { Services } from './http/context.js';
 import { installErrorHandler } from './http/error_handler.js';
 import { registerRoutes } from './http/routes.js';
 import { SignInThrottle } from './http/throttle.js';
+import { createMailer, type Mailer } from './mail/mailer.js';
+import { MailQueue } from './mail/queue.js';
 import { ConfigCache } from './storage/cache.js';
 import type { Storage } from './storage/index.js';
 
@@ -17,14 +20,34 @@ export interface AppDeps {
   logger: Logger;
   clock?: Clock;
   random?: Random;
+  /** Tests inject a MemoryMailer; otherwise SMTP or the development outbox, from the config. */
+  mailer?: Mailer;
 }
 
 /** Token requests are small; a large body is refused before it is read (RFC 6749 errors). */
 const BODY_LIMIT = 64 * 1024;
 
+/** What endpoints use, built once per process (the server's, or the CLI's when a change must notify clients). */
+export function createServices(deps: AppDeps, log: FastifyBaseLogger): Services {
+  const clock = deps.clock ?? systemClock;
+  return {
+    config: deps.config,
+    storage: deps.storage,
+    cache: new ConfigCache(deps.storage, clock, {
+      checkMs: deps.config.cacheCheckMs,
+      keyRetentionSeconds: deps.config.tokens.maxAccessTokenTtl,
+    }),
+    clock,
+    random: deps.random ?? systemRandom,
+    log,
+    throttle: new SignInThrottle(),
+    accountThrottle: new SignInThrottle({ accountThreshold: 3 }),
+    mail: new MailQueue(deps.mailer ?? createMailer(deps.config.mail, deps.logger), deps.logger),
+  };
+}
+
 /** Builds the HTTP application; listening and shutdown belong to the caller (server.ts, tests). */
 export async function buildApp(deps: AppDeps): Promise<{ app: FastifyInstance; services: Services }> {
-  const clock = deps.clock ?? systemClock;
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
     // Requests are not logged one by one: URLs and headers can carry credentials, and
@@ -36,18 +59,12 @@ export async function buildApp(deps: AppDeps): Promise<{ app: FastifyInstance; s
     bodyLimit: BODY_LIMIT,
     return503OnClosing: true,
   });
-  const services: Services = {
-    config: deps.config,
-    storage: deps.storage,
-    cache: new ConfigCache(deps.storage, clock, {
-      checkMs: deps.config.cacheCheckMs,
-      keyRetentionSeconds: deps.config.tokens.maxAccessTokenTtl,
-    }),
-    clock,
-    random: deps.random ?? systemRandom,
-    log: app.log,
-    throttle: new SignInThrottle(),
-  };
+  const services = createServices(deps, app.log);
+  // After the server has stopped and in-flight requests are answered: their mail goes out (bounded wait).
+  app.addHook('onClose', async () => {
+    await accountJobsIdle();
+    await services.mail.close();
+  });
   await app.register(formbody, { bodyLimit: BODY_LIMIT });
   // Cookies are parsed only where a page asks (http/cookies.ts): the token endpoint has none.
   await app.register(cookie, { hook: false });

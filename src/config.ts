@@ -30,6 +30,14 @@ export interface Config {
   cacheCheckMs: number;
   /** How often expired rows are removed. */
   cleanupIntervalMs: number;
+  mail: {
+    /** `smtp://user:pass@host:port` or `smtps://…`; unset means the development outbox. */
+    smtpUrl: string | undefined;
+    /** The From address until tenants have their own. */
+    defaultFrom: string;
+    /** Where the development outbox writes `.eml` files. */
+    outboxDir: string;
+  };
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -45,7 +53,20 @@ const schema = z.object({
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
   TESSERA_TRUSTED_PROXIES: z.string().optional(),
   REDIS_URL: z.string().optional(),
+  // The message never quotes the value: the URL carries the SMTP password.
+  SMTP_URL: z.string().refine(isSmtpUrl, 'must be smtp://[user:password@]host[:port] or smtps://…').optional(),
+  MAIL_FROM: z.string().regex(/^[^\s@<>"(),;:]+@[^\s@<>"(),;:]+$/, 'must be a bare email address, such as no-reply@example.com').optional(),
+  TESSERA_OUTBOX_DIR: z.string().default('data/outbox'),
 });
+
+function isSmtpUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return (url.protocol === 'smtp:' || url.protocol === 'smtps:') && url.hostname !== '';
+  } catch {
+    return false;
+  }
+}
 
 export type ConfigInput = Partial<Record<keyof z.infer<typeof schema>, string | undefined>>;
 
@@ -69,5 +90,10 @@ export function loadConfig(env: ConfigInput = process.env as ConfigInput): Confi
     keys: { jwksCacheSeconds: 300 },
     cacheCheckMs: 1000,
     cleanupIntervalMs: 10 * 60 * 1000,
+    mail: {
+      smtpUrl: e.SMTP_URL,
+      defaultFrom: e.MAIL_FROM ?? `no-reply@${new URL(e.TESSERA_PUBLIC_URL ?? 'http://localhost').hostname}`,
+      outboxDir: e.TESSERA_OUTBOX_DIR,
+    },
   };
 }

@@ -76,7 +76,7 @@ export class OAuthError extends Error {
 
 /** Errors of the CLI and admin layers that are the caller's fault (bad input, unknown ids). */
 export class InputError extends Error {
-  constructor(message: string, readonly code: 'invalid_input' | 'not_found' | 'conflict' = 'invalid_input') {
+  constructor(message: string, readonly code: 'invalid_input' | 'not_found' | 'conflict' | 'email_conflict' = 'invalid_input') {
     super(message);
   }
 }

@@ -9,6 +9,7 @@ import { createClient, updateClient } from '../src/manage/clients.js';
 import { createUser } from '../src/manage/users.js';
 import { BACKENDS, basic, form, FORM_HEADERS, startTestApp, type TestApp } from './helpers.js';
 import { formOf, InjectBrowser, pathOf } from './support/inject_browser.js';
+import { runTessera } from './support/server.js';
 
 /** Plain-http loopback: the development exception that lets a loopback receiver get logout tokens. */
 const DEV_PUBLIC_URL = 'http://localhost:9000';
@@ -166,6 +167,31 @@ describe.each(BACKENDS)('OpenID Connect Back-Channel Logout on %s', (backend) =>
     expect(payload).not.toHaveProperty('nonce');
     // A logout token is never mistaken for an ID token.
     await expect(jwtVerify(token, await jwks(), { issuer: ISSUER, typ: 'JWT' })).rejects.toThrow();
+  });
+
+  it('sends logout tokens when the CLI disables the user or sets their password, waiting for delivery before it exits', async () => {
+    const b = new InjectBrowser(t.app);
+    const { sid, sub } = await signIn(b, withUri, []);
+    const env = { PATH: process.env.PATH, DATABASE_URL: t.database.url, TESSERA_PUBLIC_URL: DEV_PUBLIC_URL };
+    const disabled = await runTessera(env, ['user', 'update', '--tenant', 'default', 'alice', '--disabled', '--json']);
+    expect(disabled).toEqual({ code: 0, stdout: expect.stringContaining('"disabled":true'), stderr: '' });
+    // Delivered before the CLI exited: nothing is pending in this process, yet it has arrived.
+    expect(receiver.received.map((r) => r.path)).toEqual(['/bcl/studio']);
+    const { payload } = await jwtVerify(tokenOf(receiver.received[0]), await jwks(), { issuer: ISSUER, audience: withUri.id, typ: 'logout+jwt' });
+    expect(payload).toMatchObject({ sub, sid });
+    expect((await b.get(authorizeUrl(withUri.id))).statusCode).toBe(200); // the login page: signed out
+
+    receiver.reset();
+    await runTessera(env, ['user', 'update', '--tenant', 'default', 'alice', '--enabled']);
+    const again = await signIn(b, withUri, []);
+    const reset = await runTessera(env, ['user', 'update', '--tenant', 'default', 'alice', '--password-stdin'], `${PASSWORD}\n`);
+    expect(reset.code).toBe(0);
+    expect(receiver.received).toHaveLength(1);
+    expect(decodeJwt(tokenOf(receiver.received[0]))).toMatchObject({ sub, sid: again.sid });
+    // Nothing more to say for a session already ended: a second change sends nothing.
+    await runTessera(env, ['user', 'update', '--tenant', 'default', 'alice', '--disabled']);
+    await runTessera(env, ['user', 'update', '--tenant', 'default', 'alice', '--enabled']);
+    expect(receiver.received).toHaveLength(1);
   });
 
   it('answers the logout at once while a slow receiver is still working on it, then delivers', async () => {

@@ -137,7 +137,7 @@ describe.each(BACKENDS)('tessera CLI on %s', (backend) => {
   let dir: string;
   const defaultTenant = {
     id: 'default', display_name: 'Default', issuer: `${PUBLIC_URL}/realms/default`, default_audience: null,
-    session_idle_seconds: 1800, session_max_seconds: 36000, personal_token_max_days: 90, created_at: recent(), updated_at: recent(),
+    session_idle_seconds: 1800, session_max_seconds: 36000, personal_token_max_days: 90, registration: false, require_verified_email: false, email_from: null, created_at: recent(), updated_at: recent(),
   };
 
   beforeAll(async () => {
@@ -163,7 +163,7 @@ describe.each(BACKENDS)('tessera CLI on %s', (backend) => {
     const acme = await cli.ok('tenant', 'create', 'acme', '--display-name', 'Acme Corp', '--default-audience', 'https://api.acme.example/');
     expect(acme).toEqual({
       id: 'acme', display_name: 'Acme Corp', issuer: `${PUBLIC_URL}/realms/acme`, default_audience: 'https://api.acme.example/',
-      session_idle_seconds: 1800, session_max_seconds: 36000, personal_token_max_days: 90, created_at: recent(), updated_at: acme.created_at,
+      session_idle_seconds: 1800, session_max_seconds: 36000, personal_token_max_days: 90, registration: false, require_verified_email: false, email_from: null, created_at: recent(), updated_at: acme.created_at,
     });
 
     const [duplicate, badId, deleteDefault, badAudience] = await Promise.all([
@@ -180,8 +180,14 @@ describe.each(BACKENDS)('tessera CLI on %s', (backend) => {
     const updated = await cli.ok('tenant', 'update', 'acme', '--display-name', 'Acme Inc', '--session-idle', '900', '--session-max', '7200', '--personal-token-max-days', '30');
     expect(updated).toEqual({ ...acme, display_name: 'Acme Inc', session_idle_seconds: 900, session_max_seconds: 7200, personal_token_max_days: 30, updated_at: expect.toSatisfy((t: number) => t >= acme.created_at) });
     expect(await cli.fails('tenant', 'update', 'acme', '--session-idle', '9000')).toEqual(inputError('tenant update', 'the session idle lifetime cannot be longer than its maximum lifetime'));
+    expect(await cli.fails('tenant', 'update', 'acme', '--registration', 'maybe')).toEqual(inputError('tenant update', '--registration must be on or off, not "maybe"'));
+    expect(await cli.fails('tenant', 'update', 'acme', '--email-from', 'Acme <no-reply@acme.test>')).toEqual(inputError('tenant update', 'email "Acme <no-reply@acme.test>" is not a valid email address'));
     // The refused commands changed nothing: no tenant "bad id!", default's name and acme's audience intact.
     expect(await cli.ok('tenant', 'list')).toEqual({ tenants: [updated, defaultTenant] });
+    const open = await cli.ok('tenant', 'update', 'acme', '--registration', 'on', '--require-verified-email', 'on', '--email-from', 'no-reply@acme.test');
+    expect(open).toEqual({ ...updated, registration: true, require_verified_email: true, email_from: 'no-reply@acme.test', updated_at: expect.any(Number) });
+    const closed = await cli.ok('tenant', 'update', 'acme', '--registration', 'off', '--email-from', '');
+    expect(closed).toEqual({ ...open, registration: false, email_from: null, updated_at: expect.any(Number) });
   });
 
   it('deletes a tenant with everything in it, so a tenant re-created under its id starts empty', async () => {
@@ -190,7 +196,7 @@ describe.each(BACKENDS)('tessera CLI on %s', (backend) => {
     expect(await cli.fails('tenant', 'show', 'acme')).toEqual(inputError('tenant show', 'tenant acme does not exist'));
     expect(await cli.ok('tenant', 'create', 'acme')).toEqual({
       id: 'acme', display_name: 'acme', issuer: `${PUBLIC_URL}/realms/acme`, default_audience: null,
-      session_idle_seconds: 1800, session_max_seconds: 36000, personal_token_max_days: 90, created_at: recent(), updated_at: recent(),
+      session_idle_seconds: 1800, session_max_seconds: 36000, personal_token_max_days: 90, registration: false, require_verified_email: false, email_from: null, created_at: recent(), updated_at: recent(),
     });
     expect(await cli.ok('client', 'list', '--tenant', 'acme')).toEqual({ clients: [] });
   });
@@ -441,6 +447,9 @@ describe.each(BACKENDS)('tessera CLI on %s', (backend) => {
     );
     expect(updated).toEqual({ ...alice, username: 'alice.l', email: 'alice@new.example', email_verified: false, disabled: true, updated_at: expect.toSatisfy((t: number) => t >= alice.created_at) });
     expect(await cli.ok('user', 'update', '--tenant', 'default', 'alice.l', '--enabled', '--email-verified')).toMatchObject({ disabled: false, email_verified: true });
+    // Issue 5's short form: --verified / --no-verified.
+    expect(await cli.ok('user', 'update', '--tenant', 'default', 'alice.l', '--no-verified')).toMatchObject({ email_verified: false });
+    expect(await cli.ok('user', 'update', '--tenant', 'default', 'alice.l', '--verified')).toMatchObject({ email_verified: true });
 
     // What was stored is an argon2id hash of the line given, without its line ending.
     const storage = await openStorage(database.url);
@@ -472,6 +481,8 @@ describe.each(BACKENDS)('tessera CLI on %s', (backend) => {
       cli.fails(...create, '--username', 'carol', '--password', 'on-the-command-line'),
       cli.fails(...create, '--username', 'carol'),
       cli.fails('user', 'update', '--tenant', 'default', 'alice.l', '--disabled', '--enabled'),
+      withStdin('long-enough-1\n', ...create, '--username', 'carol', '--password-stdin', '--email', 'ALICE@new.example'),
+      withStdin('password123\n', ...create, '--username', 'carol', '--password-stdin'),
     ]);
     expect(results).toEqual([
       inputError('user create', 'password must be at least 8 characters long'),
@@ -484,6 +495,9 @@ describe.each(BACKENDS)('tessera CLI on %s', (backend) => {
       usageError('user create', /Unknown option '--password'.*/),
       usageError('user create', /--password-stdin is required \(the password is read from standard input, never from the command line\)/),
       usageError('user update', /give --disabled or --enabled, not both/),
+      // An email names one user per tenant, case-insensitively.
+      inputError('user create', 'tenant default already has a user with the email ALICE@new.example (emails are case-insensitive)'),
+      inputError('user create', 'this password is too common; choose one that is harder to guess'),
     ]);
     expect((await cli.ok('user', 'list', '--tenant', 'default')).users.map((u: any) => u.username)).toEqual(['alice.l']);
   });

@@ -7,6 +7,7 @@ import { buildApp } from '../src/app.js';
 import type { Clock } from '../src/clock.js';
 import { loadConfig, type Config } from '../src/config.js';
 import { createLogger } from '../src/log.js';
+import { MemoryMailer } from '../src/mail/memory.js';
 import { ensureDefaultTenant } from '../src/manage/tenants.js';
 import { openStorage, type Storage } from '../src/storage/index.js';
 
@@ -63,14 +64,16 @@ export function testConfig(databaseUrl: string, overrides: Partial<Config> = {})
 }
 
 /** An in-process server on its own database, with the default tenant in place. */
+/** In-process apps send mail to memory (`mailer.messages`), never to ./data/outbox. */
 export async function startTestApp(kind: 'sqlite' | 'postgres', options: { clock?: Clock; config?: Partial<Config> } = {}) {
+  const mailer = new MemoryMailer();
   const database = await createTestDatabase(kind);
   const config = testConfig(database.url, options.config);
   const storage: Storage = await openStorage(database.url);
   const clock = options.clock ?? { now: () => Date.now() };
   const deps = { storage, clock, random: (n: number) => randomBytes(n) };
   await ensureDefaultTenant(deps);
-  const { app, services } = await buildApp({ config, storage, logger: createLogger('silent'), clock });
+  const { app, services } = await buildApp({ config, storage, logger: createLogger('silent'), clock, mailer });
   await app.ready();
   return {
     app,
@@ -79,6 +82,7 @@ export async function startTestApp(kind: 'sqlite' | 'postgres', options: { clock
     deps,
     config,
     database,
+    mailer,
     async close() {
       await app.close();
       await storage.close();

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectSameTimeForUnknownUser } from './support/timing.js';
 import { createApi } from '../src/manage/apis.js';
 import { createClient } from '../src/manage/clients.js';
+import { updateTenant } from '../src/manage/tenants.js';
 import { createUser, updateUser } from '../src/manage/users.js';
 import { storageKey } from '../src/tokens/opaque.js';
 import { basic, BACKENDS, FakeClock, form, FORM_HEADERS, startTestApp, type TestApp } from './helpers.js';
@@ -241,6 +242,22 @@ describe.each(BACKENDS)('password grant on %s', (backend) => {
     expect(jsonView(await signIn(app, { username: 'bob', password: 'wrong password 1' }, ip))).toEqual(invalidCredentials);
     await updateUser(t.deps, 'default', 'bob', { disabled: false });
     expect((await signIn(app, { username: 'bob', password: PASSWORD }, ip)).statusCode).toBe(200);
+  });
+
+  it('takes an email as the username, and refuses an unverified one where the tenant requires verified emails', async () => {
+    const ip = '192.0.2.51';
+    expect((await signIn(app, { username: 'ALICE@example.com', password: PASSWORD }, ip)).statusCode).toBe(200);
+    await updateTenant(t.deps, 'default', { requireVerifiedEmail: true });
+    try {
+      expect(jsonView(await signIn(app, { username: 'alice', password: PASSWORD }, ip))).toEqual({
+        status: 400, body: { error: 'invalid_grant', error_description: 'the email address of this account is not verified' },
+      });
+      await updateUser(t.deps, 'default', 'alice', { emailVerified: true });
+      expect((await signIn(app, { username: 'alice', password: PASSWORD }, ip)).statusCode).toBe(200);
+    } finally {
+      await updateTenant(t.deps, 'default', { requireVerifiedEmail: false });
+      await updateUser(t.deps, 'default', 'alice', { emailVerified: false });
+    }
   });
 
   it('lists the password grant in discovery', async () => {

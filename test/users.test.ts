@@ -75,13 +75,16 @@ describe('password hashing', () => {
     expect(median(malformed)).toBeGreaterThanOrEqual(median(real) / 2);
   });
 
-  it('requires 8–1024 characters, not the username, counting characters rather than UTF-16 units', () => {
+  it('requires 8–1024 characters, not the username, not a common or one-character password, counting characters rather than UTF-16 units', () => {
     expect(checkPasswordPolicy('Sm0ke-pass-123', 'smoke')).toBeUndefined();
     expect(checkPasswordPolicy('short', 'alice')).toBe('password must be at least 8 characters long');
     // Seven emoji are 14 UTF-16 units but seven characters.
-    expect(checkPasswordPolicy('😀'.repeat(7), 'alice')).toBe('password must be at least 8 characters long');
-    expect(checkPasswordPolicy('😀'.repeat(8), 'alice')).toBeUndefined();
-    expect(checkPasswordPolicy('x'.repeat(1024), 'alice')).toBeUndefined();
+    expect(checkPasswordPolicy('😀😃😀😃😀😃😀', 'alice')).toBe('password must be at least 8 characters long');
+    expect(checkPasswordPolicy('😀😃😀😃😀😃😀😃', 'alice')).toBeUndefined();
+    expect(checkPasswordPolicy('xy'.repeat(512), 'alice')).toBeUndefined();
+    expect(checkPasswordPolicy('😀'.repeat(8), 'alice')).toBe('this password is too common; choose one that is harder to guess');
+    expect(checkPasswordPolicy('Password123', 'alice')).toBe('this password is too common; choose one that is harder to guess');
+    expect(checkPasswordPolicy('12345678', 'alice')).toBe('this password is too common; choose one that is harder to guess');
     expect(checkPasswordPolicy('x'.repeat(1025), 'alice')).toBe('password must be at most 1024 characters long');
     expect(checkPasswordPolicy('Alice.Liddell', 'alice.liddell')).toBe('password must not be the same as the username');
   });

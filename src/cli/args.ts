@@ -58,6 +58,15 @@ export function int(v: Values, name: string): number | undefined {
   return Number(s);
 }
 
+/** `--X on|off` (also true/false, yes/no) → a boolean; absent → undefined. */
+export function onOff(v: Values, name: string): boolean | undefined {
+  const s = str(v, name);
+  if (s === undefined) return undefined;
+  if (/^(on|true|yes)$/i.test(s)) return true;
+  if (/^(off|false|no)$/i.test(s)) return false;
+  throw new InputError(`--${name} must be on or off, not ${JSON.stringify(s)}`);
+}
+
 export function positional(positionals: string[], index: number, what: string): string {
   const p = positionals[index];
   if (p === undefined) throw new UsageError(`${what} is required`);

@@ -2,6 +2,8 @@ import { systemClock, systemRandom } from '../clock.js';
 import { loadConfig, type Config, type ConfigInput } from '../config.js';
 import { InputError } from '../errors.js';
 import { ensureDefaultTenant, type ManageDeps } from '../manage/tenants.js';
+import { createLogger } from '../log.js';
+import { operatorLogout } from '../logout/operator.js';
 import { openStorage, type Storage } from '../storage/index.js';
 import { parse, UsageError } from './args.js';
 import type { CliEnv, Command } from './command.js';
@@ -26,6 +28,9 @@ const CONFIG_FLAGS: Record<string, keyof ConfigInput> = {
   'log-level': 'LOG_LEVEL',
   'trusted-proxies': 'TESSERA_TRUSTED_PROXIES',
   'redis-url': 'REDIS_URL',
+  'smtp-url': 'SMTP_URL',
+  'mail-from': 'MAIL_FROM',
+  'outbox-dir': 'TESSERA_OUTBOX_DIR',
 };
 
 function help(): string {
@@ -48,6 +53,7 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   let storage: Storage | undefined;
+  let logout: ReturnType<typeof operatorLogout> | undefined;
   try {
     const rest = argv.slice(command.name.split(' ').length);
     const flagOptions = command.name === 'start' ? Object.fromEntries(Object.keys(CONFIG_FLAGS).map((f) => [f, { type: 'string' as const }])) : {};
@@ -67,7 +73,9 @@ export async function main(argv: string[]): Promise<number> {
           // The CLI may run before the server ever started: `default` exists for it too.
           await ensureDefaultTenant({ storage, clock: systemClock, random: systemRandom });
         }
-        return { storage, clock: systemClock, random: systemRandom };
+        // Changes that end sessions tell the clients by back-channel logout, as the server would.
+        logout ??= operatorLogout(cliEnv.config(), storage, createLogger('error', process.stderr));
+        return { storage, clock: systemClock, random: systemRandom, sessionsEnded: logout.sessionsEnded };
       },
       async stdin() {
         const chunks: Buffer[] = [];
@@ -77,6 +85,7 @@ export async function main(argv: string[]): Promise<number> {
     };
     const result = await command.run({ values, positionals, env: cliEnv });
     if (result === 'long-running') return 0;
+    await logout?.flush();
     console.log(json ? JSON.stringify(result.json) : result.text);
     return 0;
   } catch (err) {

@@ -31,12 +31,28 @@ const normalize = (password: string): string => password.normalize('NFKC');
 /** Length in characters as a user counts them (code points, not UTF-16 units). */
 const lengthOf = (password: string): number => [...normalize(password)].length;
 
+/**
+ * NIST SP 800-63B §5.1.1.2: refuse passwords known to be common. The first ones every
+ * guessing list tries, of at least the minimum length; a full breach corpus is the operator's
+ * choice to add, not a download we make.
+ */
+const COMMON = new Set([
+  'password', 'password1', 'password12', 'password123', 'passw0rd', 'p@ssw0rd', 'p@ssword', '12345678', '123456789', '1234567890',
+  '0123456789', '87654321', '11111111', '00000000', '12341234', '11223344', 'abcd1234', '1q2w3e4r', '1q2w3e4r5t', 'qwertyui',
+  'qwerty123', 'qwertyuiop', 'asdfghjkl', 'zxcvbnm1', '1qaz2wsx', 'iloveyou', 'iloveyou1', 'sunshine', 'princess', 'football',
+  'baseball', 'superman', 'trustno1', 'letmein1', 'welcome1', 'welcome123', 'whatever', 'starwars', 'computer', 'michelle',
+  'jennifer', 'charlie1', 'dragon12', 'monkey12', 'master12', 'shadow12', 'changeme', 'changeme1', 'admin123', 'administrator',
+  'qwerty12', 'qwerty1234', 'q1w2e3r4', 'a1b2c3d4', 'abc12345', 'abcdefgh', 'aaaaaaaa', 'passpass', 'secret12', 'letmein123',
+]);
+
 /** The problem with a new password, as a sentence to show; undefined if it is acceptable. */
 export function checkPasswordPolicy(password: string, username: string): string | undefined {
   const length = lengthOf(password);
   if (length < PASSWORD_MIN_LENGTH) return `password must be at least ${PASSWORD_MIN_LENGTH} characters long`;
   if (length > PASSWORD_MAX_LENGTH) return `password must be at most ${PASSWORD_MAX_LENGTH} characters long`;
-  if (normalize(password).toLowerCase() === normalize(username).toLowerCase()) return 'password must not be the same as the username';
+  const lower = normalize(password).toLowerCase();
+  if (lower === normalize(username).toLowerCase()) return 'password must not be the same as the username';
+  if (COMMON.has(lower) || /^(.)\1*$/su.test(lower)) return 'this password is too common; choose one that is harder to guess';
   return undefined;
 }
 

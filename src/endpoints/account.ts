@@ -10,6 +10,7 @@ import {
   accountUrl, builtinClientId, ensureBuiltinClient, issuePersonalToken, listConnectedApps, listPersonalTokens,
   PERSONAL_TOKEN_DEFAULT_SECONDS, personalTokenCap, revokeApp, revokePersonalToken,
 } from '../manage/personal_tokens.js';
+import { changeEmail, changePassword, resendVerification } from '../accounts/credentials.js';
 import type { User } from '../storage/types.js';
 import { storageKey } from '../tokens/opaque.js';
 import { ACCOUNT_STYLE, accountBody, type AccountView } from '../ui/account.js';
@@ -61,7 +62,7 @@ async function handle(ctx: TenantContext, req: FastifyRequest, reply: FastifyRep
     if (!csrf || !same(csrf, csrfToken(ctx, cookie))) {
       return sendError(reply, 403, 'the form could not be verified (CSRF check failed); reload the account page and try again');
     }
-    return act(ctx, reply, params, signedIn.user, csrf);
+    return act(ctx, req, reply, params, signedIn.user, csrf, storageKey(cookie));
   }
 
   const query = new FormParams((req.query ?? {}) as Record<string, string | string[]>);
@@ -105,12 +106,25 @@ async function discardCode(ctx: TenantContext, code: string) {
   if (artifact.grantId) await storage.grants.revoke(artifact.grantId, now);
 }
 
-async function act(ctx: TenantContext, reply: FastifyReply, params: FormParams, user: User, csrf: string) {
+/** Changes to the user's own sign-in details (accounts/credentials.ts): a notice on success. */
+const CREDENTIAL_ACTIONS: Record<string, (ctx: TenantContext, req: FastifyRequest, user: User, params: FormParams, sessionKey: string) => Promise<string>> = {
+  change_password: changePassword,
+  change_email: (ctx, req, user, params) => changeEmail(ctx, req, user, params),
+  resend_verification: (ctx, req, user) => resendVerification(ctx, req, user),
+};
+
+async function act(ctx: TenantContext, req: FastifyRequest, reply: FastifyReply, params: FormParams, user: User, csrf: string, sessionKey: string) {
   const { services } = ctx;
   const tenantId = ctx.tenant.id;
   const self = accountUrl(ctx.issuer);
   const action = params.get('action');
   try {
+    const credential = action && Object.hasOwn(CREDENTIAL_ACTIONS, action) ? CREDENTIAL_ACTIONS[action] : undefined;
+    if (credential) {
+      const notice = await credential(ctx, req, user, params, sessionKey);
+      // Re-read: a confirmed change (password) is shown as it now is.
+      return render(ctx, reply, (await services.storage.users.get(tenantId, user.id)) ?? user, { csrf, notice });
+    }
     if (action === 'revoke_app') {
       const clientId = params.get('client_id');
       if (!clientId) throw new InputError('no app was named');
@@ -149,7 +163,7 @@ async function render(
   ctx: TenantContext,
   reply: FastifyReply,
   user: User,
-  extra: Pick<AccountView, 'csrf' | 'created' | 'error'>,
+  extra: Pick<AccountView, 'csrf' | 'created' | 'error' | 'notice'>,
   status = 200,
 ) {
   const { services } = ctx;
@@ -163,7 +177,7 @@ async function render(
   const self = accountUrl(ctx.issuer);
   const signOutUrl = `${endpointUrl(ctx.issuer, 'logout')}?${new URLSearchParams({ client_id: builtinClientId(tenantId, 'account'), post_logout_redirect_uri: self })}`;
   const view: AccountView = {
-    action: self, username: user.username, tenantName: ctx.tenant.displayName, signOutUrl,
+    action: self, username: user.username, email: user.email, emailVerified: user.emailVerified, tenantName: ctx.tenant.displayName, signOutUrl,
     apps: apps.map((a) => ({ clientId: a.client.clientId, name: a.client.name, scopes: a.scopes })),
     tokens: tokens.map((t) => ({ id: t.grantId, name: t.name, scopes: t.scopes, createdAt: t.createdAt, expiresAt: t.expiresAt })),
     scopes, lifetimes: lifetimesFor(personalTokenCap(ctx.tenant) / 86400),

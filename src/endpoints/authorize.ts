@@ -8,7 +8,7 @@ import { currentSession } from '../http/session.js';
 import { authorizationTarget } from '../tokens/authorization_response.js';
 import { errorBody } from '../ui/pages.js';
 import { sendPage } from '../ui/respond.js';
-import { proceed, renderLogin, responseTarget, sessionIsFresh } from './authorize_flow.js';
+import { proceed, renderLogin, renderSignUp, responseTarget, sessionIsFresh } from './authorize_flow.js';
 import { errorResponseMode, resolveClientAndRedirect, safeGet, validateRequest } from './authorize_request.js';
 
 /** An error the user sees on Tessera's page, because there is no safe place to redirect to. */
@@ -21,7 +21,22 @@ export function sendErrorPage(reply: FastifyReply, err: OAuthError, status = err
  * client_id and redirect_uri first — failures render a page, never a redirect
  * (SECURITY-CHECKLIST 6) — then everything else, whose errors go back to the client.
  */
-export async function authorizeEndpoint(ctx: TenantContext, req: FastifyRequest, reply: FastifyReply) {
+export function authorizeEndpoint(ctx: TenantContext, req: FastifyRequest, reply: FastifyReply) {
+  return authorize(ctx, req, reply, false);
+}
+
+/**
+ * Keycloak's registration endpoint (`…/protocol/openid-connect/registrations`, keycloak-js
+ * `register()`): the authorization endpoint's parameters, starting at the sign-up page.
+ */
+export function registrationsEndpoint(ctx: TenantContext, req: FastifyRequest, reply: FastifyReply) {
+  return authorize(ctx, req, reply, true);
+}
+
+const signUpClosed = () => new OAuthError('access_denied', 'sign-up is not open here; ask the administrator for an account');
+
+async function authorize(ctx: TenantContext, req: FastifyRequest, reply: FastifyReply, signUp: boolean) {
+  if (signUp && !ctx.tenant.registration) return sendErrorPage(reply, signUpClosed(), 403);
   // RFC 6749 §3.1: GET must be supported, POST may be; unknown parameters are ignored (§3.1).
   const params = req.method === 'POST' ? formBody(req) : new FormParams((req.query ?? {}) as Record<string, string | string[]>);
   let client, redirect;
@@ -43,6 +58,10 @@ export async function authorizeEndpoint(ctx: TenantContext, req: FastifyRequest,
     return sendAuthorizationError(ctx, reply, fallback, err);
   }
 
+  // OIDC "Initiating User Registration" prompt=create: the sign-up page, where sign-up is open.
+  if (signUp || (request.prompt.includes('create') && ctx.tenant.registration)) {
+    return renderSignUp(ctx, reply, client, await startInteraction(ctx, req, reply, request));
+  }
   const signedIn = await currentSession(ctx, req);
   if (!signedIn || !sessionIsFresh(ctx, request, signedIn.session)) {
     if (request.prompt.includes('none')) {

@@ -8,19 +8,26 @@ import { completeInteraction, startInteraction, type Interaction } from '../http
 import { isDeviceLocal } from '../http/redirect_uri.js';
 import type { Client, Session, User } from '../storage/types.js';
 import { issueAuthorization } from '../tokens/authorization_response.js';
+import { signUpBody } from '../ui/account_pages.js';
 import { consentBody, loginBody } from '../ui/pages.js';
 import { formTarget, sendPage } from '../ui/respond.js';
 import type { AuthorizationRequest } from './authorize_request.js';
 
-export const loginActionUrl = (ctx: TenantContext, action: 'authenticate' | 'consent'): string =>
+export type LoginAction = 'authenticate' | 'consent' | 'registration' | 'reset-credentials';
+
+export const loginActionUrl = (ctx: TenantContext, action: LoginAction): string =>
   `${ctx.issuer}/login-actions/${action}`;
+
+/** A page of this sign-in reached by a link (the interaction is resumed only in the browser that started it). */
+export const interactionLink = (ctx: TenantContext, action: LoginAction, interaction: Interaction): string =>
+  `${loginActionUrl(ctx, action)}?${new URLSearchParams({ interaction: interaction.id })}`;
 
 export const responseTarget = (req: AuthorizationRequest, client: Client, afterPost: boolean): ResponseTarget => ({
   redirectUri: req.redirectUri, responseMode: req.responseMode, state: req.state, clientName: client.name, afterPost,
 });
 
 /** Pages of the flow may post to Tessera and be redirected to the client. */
-const formActions = (req: AuthorizationRequest) => [formTarget(req.redirectUri)];
+export const formActions = (req: AuthorizationRequest) => [formTarget(req.redirectUri)];
 
 export function renderLogin(ctx: TenantContext, reply: FastifyReply, client: Client, interaction: Interaction, extra: { error?: string; username?: string; status?: number } = {}) {
   return sendPage(reply, {
@@ -30,6 +37,23 @@ export function renderLogin(ctx: TenantContext, reply: FastifyReply, client: Cli
     body: () => loginBody({
       form: { action: loginActionUrl(ctx, 'authenticate'), interaction: interaction.id, csrf: interaction.csrf },
       clientName: client.name, tenantName: ctx.tenant.displayName, username: extra.username ?? interaction.request.loginHint, error: extra.error,
+      links: {
+        resetUrl: interactionLink(ctx, 'reset-credentials', interaction),
+        ...(ctx.tenant.registration && { signUpUrl: interactionLink(ctx, 'registration', interaction) }),
+      },
+    }),
+  });
+}
+
+export function renderSignUp(ctx: TenantContext, reply: FastifyReply, client: Client, interaction: Interaction, extra: { error?: string; username?: string; email?: string; status?: number } = {}) {
+  return sendPage(reply, {
+    status: extra.status,
+    title: `Create your account · ${ctx.tenant.displayName}`,
+    formActions: formActions(interaction.request),
+    body: () => signUpBody({
+      form: { action: loginActionUrl(ctx, 'registration'), interaction: interaction.id, csrf: interaction.csrf },
+      tenantName: ctx.tenant.displayName, clientName: client.name, loginUrl: interactionLink(ctx, 'authenticate', interaction),
+      username: extra.username, email: extra.email, error: extra.error,
     }),
   });
 }

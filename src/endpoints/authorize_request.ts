@@ -34,7 +34,7 @@ export const OIDC_SCOPES = new Set(['openid', 'profile', 'email', 'offline_acces
 
 const RESPONSE_TYPES = new Set(['code', 'token', 'id_token', 'code id_token', 'code token', 'id_token token', 'code id_token token']);
 const MODES = new Set(['query', 'fragment', 'form_post', 'web_page']);
-const PROMPTS = new Set(['none', 'login', 'consent', 'select_account']);
+const PROMPTS = new Set(['none', 'login', 'consent', 'select_account', 'create']);
 
 const normalize = (rt: string): string => rt.split(' ').filter(Boolean).sort().join(' ');
 

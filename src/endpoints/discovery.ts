@@ -40,7 +40,8 @@ export async function discoveryEndpoint(ctx: TenantContext, _req: FastifyRequest
       subject_types_supported: ['public'],
       // Every client may choose one (--id-token-alg); the key is made on first use.
       id_token_signing_alg_values_supported: [...ID_TOKEN_ALGS],
-      prompt_values_supported: ['none', 'login', 'consent'],
+      // OIDC Initiating User Registration §4.1: `create` only where sign-up is open.
+      prompt_values_supported: ['none', 'login', 'consent', ...(ctx.tenant.registration ? ['create'] : [])],
       claims_supported: ['iss', 'sub', 'aud', 'exp', 'iat', 'auth_time', 'nonce', 'azp', 'sid', 'at_hash', 'c_hash', 'preferred_username', 'name', 'email', 'email_verified', 'updated_at'],
       claims_parameter_supported: false,
       request_parameter_supported: false,

@@ -5,9 +5,14 @@ import { OAuthError } from '../errors.js';
 import { audit } from '../audit.js';
 import { sendAuthorizationError } from '../http/authorization_redirect.js';
 import type { TenantContext } from '../http/context.js';
-import { formBody, type FormParams } from '../http/form.js';
-import { completeInteraction, loadInteraction, type Interaction } from '../http/interaction.js';
-import type { Client } from '../storage/types.js';
+import { formBody, FormParams } from '../http/form.js';
+import { completeInteraction, loadInteraction, expired, resumeInteraction, type Interaction } from '../http/interaction.js';
+import type { SignInThrottle } from '../http/throttle.js';
+import { findUserByLogin } from '../manage/users.js';
+import type { Client, User } from '../storage/types.js';
+import { sendNotice } from '../accounts/continue_sign_in.js';
+import { sendVerificationMail } from '../accounts/email_verification.js';
+import { safeGet } from './authorize_request.js';
 import { currentSession, startSession } from '../http/session.js';
 import { sendErrorPage } from './authorize.js';
 import { proceed, renderLogin, responseTarget } from './authorize_flow.js';
@@ -20,7 +25,7 @@ type Flow = { params: FormParams; interaction: Interaction; client: Client };
  * A handler for a form of the sign-in flow: it runs on the interaction the form continues
  * (CSRF token and browser binding checked); a forged, expired or replayed form gets a page.
  */
-function formAction(handler: (ctx: TenantContext, req: FastifyRequest, reply: FastifyReply, flow: Flow) => Promise<unknown>) {
+export function formAction(handler: (ctx: TenantContext, req: FastifyRequest, reply: FastifyReply, flow: Flow) => Promise<unknown>) {
   return async (ctx: TenantContext, req: FastifyRequest, reply: FastifyReply) => {
     let flow: Flow;
     try {
@@ -35,6 +40,34 @@ function formAction(handler: (ctx: TenantContext, req: FastifyRequest, reply: Fa
     }
     return handler(ctx, req, reply, flow);
   };
+}
+
+/** A query parameter of a page link; repeated counts as absent. */
+export const queryParam = (req: FastifyRequest, name: string): string | undefined =>
+  safeGet(new FormParams((req.query ?? {}) as Record<string, string | string[]>), name);
+
+/**
+ * Counts a request that sends mail (sign-up, password reset) against `key` and the client IP
+ * with growing delays, as failed sign-ins are; the message to show when it must wait.
+ */
+export async function throttled(ctx: TenantContext, throttle: SignInThrottle, key: string, ip: string, now: number): Promise<string | undefined> {
+  const account = { tenant: ctx.tenant.id, username: key };
+  const verdict = await throttle.check(account, ip, now);
+  if (!verdict.allowed) return `Too many attempts. Try again in ${verdict.retryAfter} seconds.`;
+  await throttle.fail(account, ip, now);
+  return undefined;
+}
+
+/** The login page of a sign-in in progress (the "Sign in" link of the sign-up page). */
+async function showLogin(ctx: TenantContext, req: FastifyRequest, reply: FastifyReply) {
+  const interaction = await resumeInteraction(ctx, req, queryParam(req, 'interaction'));
+  const client = interaction && (await ctx.services.cache.client(ctx.tenant.id, interaction.request.clientId));
+  if (!interaction || !client) return sendErrorPage(reply, expired());
+  return renderLogin(ctx, reply, client, interaction);
+}
+
+export function loginActionEndpoint(ctx: TenantContext, req: FastifyRequest, reply: FastifyReply) {
+  return req.method === 'GET' ? showLogin(ctx, req, reply) : authenticateEndpoint(ctx, req, reply);
 }
 
 /**
@@ -53,7 +86,7 @@ export const authenticateEndpoint = formAction(async (ctx, req, reply, { params,
     reply.header('retry-after', String(verdict.retryAfter));
     return renderLogin(ctx, reply, client, interaction, { status: 429, username, error: `Too many failed attempts. Try again in ${verdict.retryAfter} seconds.` });
   }
-  const user = username ? await storage.users.findByUsername(ctx.tenant.id, username) : undefined;
+  const user = await findUserByLogin(storage, ctx.tenant.id, username);
   const ok = user ? await verifyPassword(user.passwordHash, password) : await verifyDummy(password);
   if (!user || !ok) {
     await throttle.fail(account, req.ip, now);
@@ -64,10 +97,22 @@ export const authenticateEndpoint = formAction(async (ctx, req, reply, { params,
   await throttle.succeed(account, req.ip, now);
   if (user.disabled) await audit(ctx, { type: 'sign_in.failure', actor: user.id, userId: user.id, clientId: client.clientId, ip: req.ip, detail: { reason: 'user_disabled' } });
   if (user.disabled) return renderLogin(ctx, reply, client, interaction, { status: 403, username, error: 'This account is disabled. Contact the administrator.' });
+  if (ctx.tenant.requireVerifiedEmail && !user.emailVerified) return unverified(ctx, req, reply, user, client, interaction);
   const session = await startSession(ctx, req, reply, user, ['pwd']);
   await audit(ctx, { type: 'sign_in.success', actor: user.id, userId: user.id, clientId: client.clientId, ip: req.ip, detail: { method: 'pwd' } });
   return proceed(ctx, req, reply, client, interaction.request, { session, user }, interaction);
 });
+
+/**
+ * The password was right, but the tenant wants a verified email first: a new link goes to the
+ * address, and using it in this browser finishes this sign-in (action_links.ts).
+ */
+async function unverified(ctx: TenantContext, req: FastifyRequest, reply: FastifyReply, user: User, client: Client, interaction: Interaction) {
+  await audit(ctx, { type: 'sign_in.failure', actor: user.id, userId: user.id, clientId: client.clientId, ip: req.ip, detail: { reason: 'email_not_verified' } });
+  if (!user.email) return sendNotice(reply, 'Email address needed', 'Your account has no email address to verify. Contact the administrator.', { status: 403 });
+  await sendVerificationMail(ctx, user, interaction.id);
+  return sendNotice(reply, 'Verify your email address', `Before you can sign in, confirm your email address: we sent a link to ${user.email}. Open it in this browser to continue.`, { status: 403 });
+}
 
 /** The consent form's POST: `decision=allow` or `decision=deny` (DESIGN.md §1). */
 export const consentEndpoint = formAction(async (ctx, req, reply, { params, interaction, client }) => {

@@ -4,6 +4,7 @@ import { verifyDummy, verifyPassword } from '../crypto/password.js';
 import { identifier } from '../crypto/random.js';
 import { OIDC_SCOPES } from '../endpoints/authorize_request.js';
 import { OAuthError } from '../errors.js';
+import { findUserByLogin } from '../manage/users.js';
 import { issueAccessToken } from '../tokens/access_token.js';
 import { USER_GRANT_SECONDS } from '../tokens/authorization_response.js';
 import { issueIdToken } from '../tokens/id_token.js';
@@ -62,7 +63,7 @@ export const password: GrantHandler = {
         headers: { 'retry-after': String(verdict.retryAfter) },
       });
     }
-    const user = await storage.users.findByUsername(ctx.tenant.id, username);
+    const user = await findUserByLogin(storage, ctx.tenant.id, username);
     const ok = user ? await verifyPassword(user.passwordHash, secret) : await verifyDummy(secret);
     if (!user || !ok) {
       await throttle.fail(account, ip, now);
@@ -75,6 +76,11 @@ export const password: GrantHandler = {
     if (user.disabled) {
       await audit(ctx, { type: 'sign_in.failure', actor: user.id, userId: user.id, clientId: client.clientId, ip, detail: { reason: 'user_disabled', grant_type: 'password' } });
       throw new OAuthError('invalid_grant', 'this account is disabled');
+    }
+    // The tenant's sign-in condition holds here too; the user confirms the address in a browser.
+    if (ctx.tenant.requireVerifiedEmail && !user.emailVerified) {
+      await audit(ctx, { type: 'sign_in.failure', actor: user.id, userId: user.id, clientId: client.clientId, ip, detail: { reason: 'email_not_verified', grant_type: 'password' } });
+      throw new OAuthError('invalid_grant', 'the email address of this account is not verified');
     }
     await audit(ctx, { type: 'sign_in.success', actor: user.id, userId: user.id, clientId: client.clientId, ip, detail: { method: 'pwd', grant_type: 'password' } });
 

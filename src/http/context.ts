@@ -2,6 +2,7 @@ import type { FastifyBaseLogger, FastifyRequest } from 'fastify';
 import type { Clock, Random } from '../clock.js';
 import type { Config } from '../config.js';
 import { OAuthError } from '../errors.js';
+import type { MailQueue } from '../mail/queue.js';
 import type { ConfigCache } from '../storage/cache.js';
 import type { Storage } from '../storage/index.js';
 import type { Tenant } from '../storage/types.js';
@@ -17,6 +18,10 @@ export interface Services {
   log: FastifyBaseLogger;
   /** Failed sign-ins per account and per IP, with growing delays. */
   throttle: SignInThrottle;
+  /** Sign-ups and password-reset requests per address/account and per IP: each one sends mail. */
+  accountThrottle: SignInThrottle;
+  /** Outgoing mail, sent after the response (never awaited by a request). */
+  mail: MailQueue;
 }
 
 /** The tenant a request addresses, resolved from the route, and the route's options. */

@@ -47,7 +47,8 @@ export async function startInteraction(ctx: TenantContext, req: FastifyRequest, 
 
 const same = (a: string, b: string) => a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
 
-const expired = () => new OAuthError('invalid_request', 'this sign-in request has expired or was already completed; return to the application and start again');
+/** The answer for a form or link whose sign-in is over. */
+export const expired = () => new OAuthError('invalid_request', 'this sign-in request has expired or was already completed; return to the application and start again');
 
 /** The interaction a posted form continues, after checking its CSRF token and browser binding. */
 export async function loadInteraction(ctx: TenantContext, req: FastifyRequest, params: FormParams): Promise<Interaction> {
@@ -63,6 +64,21 @@ export async function loadInteraction(ctx: TenantContext, req: FastifyRequest, p
     throw new OAuthError('invalid_request', 'the form could not be verified (CSRF check failed); return to the application and start again');
   }
   return { id, csrf, request: data.request };
+}
+
+/**
+ * The interaction `id` names, if it is still open and this browser is the one that started it
+ * (binding cookie): for pages reached by a link (sign-up, forgot password) and for mail links
+ * that continue a sign-in. No CSRF token is needed to read it; forms built from it carry one.
+ */
+export async function resumeInteraction(ctx: TenantContext, req: FastifyRequest, id: string | undefined): Promise<Interaction | undefined> {
+  if (!id) return undefined;
+  const artifact = await ctx.services.storage.artifacts.find('interaction', storageKey(id));
+  if (!artifact || artifact.tenantId !== ctx.tenant.id || artifact.usedAt !== null || artifact.expiresAt <= seconds(ctx.services.clock)) return undefined;
+  const data = artifact.data as { request: AuthorizationRequest; csrf: string; binding: string };
+  const binding = cookiesOf(req)[bindingCookie(ctx.tenant.id)];
+  if (!binding || !same(digest(binding), data.binding)) return undefined;
+  return { id, csrf: data.csrf, request: data.request };
 }
 
 /** Marks the interaction done: of two submissions of one form, exactly one completes. */

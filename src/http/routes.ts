@@ -4,8 +4,11 @@ import { discoveryEndpoint } from '../endpoints/discovery.js';
 import { endSessionEndpoint } from '../endpoints/end_session.js';
 import { introspectionEndpoint } from '../endpoints/introspect.js';
 import { jwksEndpoint } from '../endpoints/jwks.js';
-import { authorizeEndpoint, sendErrorPage } from '../endpoints/authorize.js';
-import { authenticateEndpoint, consentEndpoint } from '../endpoints/login_actions.js';
+import { resetPasswordLinkEndpoint, signUpLinkEndpoint, verifyEmailLinkEndpoint } from '../endpoints/action_links.js';
+import { authorizeEndpoint, registrationsEndpoint, sendErrorPage } from '../endpoints/authorize.js';
+import { consentEndpoint, loginActionEndpoint } from '../endpoints/login_actions.js';
+import { registrationActionEndpoint } from '../endpoints/registration.js';
+import { resetCredentialsEndpoint } from '../endpoints/reset_credentials.js';
 import { revocationEndpoint } from '../endpoints/revoke.js';
 import { tokenEndpoint } from '../endpoints/token.js';
 import { userinfoEndpoint } from '../endpoints/userinfo.js';
@@ -46,7 +49,14 @@ export const ROUTES: Route[] = [
   { methods: ['GET'], path: '/protocol/openid-connect/certs', handler: jwksEndpoint, defaultAliases: ['/.well-known/jwks.json'] },
   { methods: ['GET', 'POST'], path: '/protocol/openid-connect/userinfo', handler: userinfoEndpoint, cors: true, defaultAliases: ['/userinfo'] },
   { methods: ['GET', 'POST'], path: '/protocol/openid-connect/logout', handler: endSessionEndpoint, browser: true, cors: true },
-  { methods: ['POST'], path: '/login-actions/authenticate', handler: authenticateEndpoint, browser: true },
+  { methods: ['GET'], path: '/protocol/openid-connect/registrations', handler: registrationsEndpoint, browser: true },
+  { methods: ['GET', 'POST'], path: '/login-actions/authenticate', handler: loginActionEndpoint, browser: true },
+  { methods: ['GET', 'POST'], path: '/login-actions/registration', handler: registrationActionEndpoint, browser: true },
+  { methods: ['GET', 'POST'], path: '/login-actions/reset-credentials', handler: resetCredentialsEndpoint, browser: true },
+  // Links sent by mail (accounts/action_token.ts).
+  { methods: ['GET', 'POST'], path: '/login-actions/sign-up', handler: signUpLinkEndpoint, browser: true },
+  { methods: ['GET', 'POST'], path: '/login-actions/verify-email', handler: verifyEmailLinkEndpoint, browser: true },
+  { methods: ['GET', 'POST'], path: '/login-actions/reset-password', handler: resetPasswordLinkEndpoint, browser: true },
   { methods: ['POST'], path: '/login-actions/consent', handler: consentEndpoint, browser: true },
   { methods: ['GET', 'POST'], path: '/account', handler: accountEndpoint, browser: true },
 ];

@@ -4,7 +4,7 @@ import { InputError } from '../errors.js';
 import type { Storage } from '../storage/index.js';
 import type { Tenant } from '../storage/types.js';
 import { newKeyRecord } from './keys.js';
-import { checkAudience, checkLifetime } from './validate.js';
+import { checkAudience, checkEmail, checkLifetime } from './validate.js';
 
 /** Sessions last at most 30 days, however a tenant is configured. */
 const MAX_SESSION_SECONDS = 30 * 24 * 3600;
@@ -26,6 +26,8 @@ export interface ManageDeps {
   /** Whom audit events name as having made a change; `operator` (the CLI) when not given. */
   actor?: string;
   log?: { error(obj: object, msg: string): void };
+  /** Told of sessions that a change ended (password, disabling), to send back-channel logout; returns at once. */
+  sessionsEnded?: (tenantId: string, userId: string, sids: string[]) => void;
 }
 
 export async function createTenant(deps: ManageDeps, input: { id: string; displayName?: string; defaultAudience?: string }): Promise<Tenant> {
@@ -39,6 +41,9 @@ export async function createTenant(deps: ManageDeps, input: { id: string; displa
     sessionMaxSeconds: null,
     personalTokenMaxDays: null,
     notBefore: 0,
+    registration: false,
+    requireVerifiedEmail: false,
+    emailFrom: null,
     createdAt: now,
     updatedAt: now,
   };
@@ -69,7 +74,10 @@ export async function requireTenant(deps: ManageDeps, id: string): Promise<Tenan
 export async function updateTenant(
   deps: ManageDeps,
   id: string,
-  patch: { displayName?: string; defaultAudience?: string | null; sessionIdleSeconds?: number; sessionMaxSeconds?: number; personalTokenMaxDays?: number },
+  patch: {
+    displayName?: string; defaultAudience?: string | null; sessionIdleSeconds?: number; sessionMaxSeconds?: number; personalTokenMaxDays?: number;
+    registration?: boolean; requireVerifiedEmail?: boolean; emailFrom?: string | null;
+  },
 ): Promise<Tenant> {
   const current = await requireTenant(deps, id);
   const idle = checkLifetime('session idle lifetime', patch.sessionIdleSeconds, MAX_SESSION_SECONDS);
@@ -87,6 +95,10 @@ export async function updateTenant(
       sessionIdleSeconds: idle,
       sessionMaxSeconds: max,
       personalTokenMaxDays: checkLifetime('personal token maximum lifetime (days)', patch.personalTokenMaxDays, 365),
+      registration: patch.registration,
+      requireVerifiedEmail: patch.requireVerifiedEmail,
+      // '' or null: back to the server's MAIL_FROM.
+      emailFrom: patch.emailFrom === undefined ? undefined : (patch.emailFrom && checkEmail(patch.emailFrom)) || null,
     },
     seconds(deps.clock),
   );

@@ -5,6 +5,7 @@ import { identifier } from '../crypto/random.js';
 import { InputError } from '../errors.js';
 import type { User } from '../storage/types.js';
 import { changedFields } from './clients.js';
+import { checkEmail } from './validate.js';
 import { requireTenant, type ManageDeps } from './tenants.js';
 
 /** Every field a user has that an operator sets; `update` takes any subset. */
@@ -27,23 +28,12 @@ export interface UserInput {
  */
 const FORBIDDEN_IN_USERNAME = /[\p{White_Space}\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u;
 
-function checkUsername(username: string): string {
+export function checkUsername(username: string): string {
   const length = [...username].length;
   if (length < 1 || length > 100) throw new InputError('username must be 1–100 characters');
   if (FORBIDDEN_IN_USERNAME.test(username)) throw new InputError('username must not contain spaces or control characters');
   if (username.startsWith('-')) throw new InputError('username must not start with "-"');
   return username;
-}
-
-/** A basic syntax check (local@domain.tld); whether the address works is what verification is for. */
-const EMAIL = /^[^\s\p{Cc}@"<>()[\]\\,;:]+@[^\s\p{Cc}@"<>()[\]\\,;:]+\.[^\s\p{Cc}@"<>()[\]\\,;:.]+$/u;
-
-function checkEmail(value: string): string | null {
-  const email = value.trim();
-  if (email === '') return null;
-  // RFC 5321 §4.5.3.1.3: a path holds at most 256 octets, so an address at most 254.
-  if (email.length > 254 || !EMAIL.test(email) || email.includes('..')) throw new InputError(`email ${JSON.stringify(value)} is not a valid email address`);
-  return email;
 }
 
 function checkName(value: string): string | null {
@@ -66,6 +56,9 @@ async function saving<T>(user: User, write: () => Promise<T>): Promise<T> {
     if (err instanceof InputError && err.code === 'conflict') {
       throw new InputError(`tenant ${user.tenantId} already has a user named ${user.username} (usernames are case-insensitive)`, 'conflict');
     }
+    if (err instanceof InputError && err.code === 'email_conflict') {
+      throw new InputError(`tenant ${user.tenantId} already has a user with the email ${user.email} (emails are case-insensitive)`, 'email_conflict');
+    }
     throw err;
   }
 }
@@ -86,6 +79,15 @@ export async function createUser(deps: ManageDeps, tenantId: string, input: User
   await saving(user, () => deps.storage.users.create(user));
   await recordAudit(deps, tenantId, { type: 'user.created', actor: deps.actor ?? OPERATOR, userId: user.id, detail: { username } });
   return user;
+}
+
+/**
+ * The user a sign-in form names: by username, or else by email when it looks like one. A
+ * username equal to another user's email wins (usernames may contain "@").
+ */
+export async function findUserByLogin(storage: ManageDeps['storage'], tenantId: string, login: string): Promise<User | undefined> {
+  if (!login) return undefined;
+  return (await storage.users.findByUsername(tenantId, login)) ?? (login.includes('@') ? await storage.users.findByEmail(tenantId, login) : undefined);
 }
 
 /** Finds a user by id or by username (case-insensitively). */
@@ -116,10 +118,20 @@ export async function updateUser(deps: ManageDeps, tenantId: string, idOrUsernam
   if (input.password !== undefined) next.passwordHash = await passwordHashFor(input.password, next.username);
   if (!(await saving(next, () => deps.storage.users.update(next)))) throw new InputError(`tenant ${tenantId} has no user ${idOrUsername}`, 'not_found');
   if (input.password !== undefined || (next.disabled && !current.disabled)) {
-    await deps.storage.sessions.revokeAllForUser(tenantId, current.id, seconds(deps.clock));
+    await endSessions(deps, tenantId, current.id);
   }
   await recordAudit(deps, tenantId, { type: 'user.updated', actor: deps.actor ?? OPERATOR, userId: current.id, detail: { fields: changedFields(input) } });
   return next;
+}
+
+/**
+ * Signs the user out everywhere but in `exceptKey`'s session: their sessions end, and with them
+ * their session-bound refresh tokens (refresh_token_state.ts checks the session); the clients
+ * hear of it by back-channel logout when the caller wired `sessionsEnded`.
+ */
+export async function endSessions(deps: ManageDeps, tenantId: string, userId: string, exceptKey?: string): Promise<void> {
+  const sids = await deps.storage.sessions.revokeAllForUser(tenantId, userId, seconds(deps.clock), exceptKey);
+  if (sids.length) deps.sessionsEnded?.(tenantId, userId, sids);
 }
 
 /** Deletes a user with their sessions, consents and grants; returns them, so the caller can say who went. */

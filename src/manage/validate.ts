@@ -78,3 +78,14 @@ export function parseInput<T>(schema: z.ZodType<T>, input: unknown): T {
   }
   return r.data;
 }
+
+/** A basic syntax check (local@domain.tld); whether the address works is what verification is for. */
+const EMAIL = /^[^\s\p{Cc}@"<>()[\]\\,;:]+@[^\s\p{Cc}@"<>()[\]\\,;:]+\.[^\s\p{Cc}@"<>()[\]\\,;:.]+$/u;
+
+export function checkEmail(value: string): string | null {
+  const email = value.trim();
+  if (email === '') return null;
+  // RFC 5321 §4.5.3.1.3: a path holds at most 256 octets, so an address at most 254.
+  if (email.length > 254 || !EMAIL.test(email) || email.includes('..')) throw new InputError(`email ${JSON.stringify(value)} is not a valid email address`);
+  return email;
+}

@@ -1,4 +1,5 @@
 import { type Kysely, type Migration, type MigrationProvider, Migrator } from 'kysely';
+import { emailKey } from './sql/users.js';
 
 /**
  * Every schema change, in order, for both backends: written once with the dialect-neutral
@@ -277,6 +278,30 @@ const migrations: Record<string, Migration> = {
     async up(db: Kysely<any>) {
       // Null means the built-in cap (90 days).
       await db.schema.alterTable('tenants').addColumn('personal_token_max_days', 'integer').execute();
+    },
+  },
+  '0010_accounts': {
+    async up(db: Kysely<any>) {
+      // Self-service sign-up is off unless an operator turns it on; so is requiring a verified
+      // email before sign-in completes. Null from address: the server's MAIL_FROM.
+      await db.schema.alterTable('tenants').addColumn('registration', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+      await db.schema.alterTable('tenants').addColumn('require_verified_email', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+      await db.schema.alterTable('tenants').addColumn('email_from', 'text').execute();
+      // An email names at most one user per tenant (sign-in and password reset find users by
+      // it). The key is computed in JavaScript (sql/users.ts `emailKey`), as for usernames;
+      // NULLs never collide, so users without an email need nothing.
+      await db.schema.alterTable('users').addColumn('email_lower', 'text').execute();
+      const rows = await db.selectFrom('users').select(['tenant_id', 'id', 'email']).where('email', 'is not', null).orderBy('created_at').orderBy('id').execute();
+      const seen = new Set<string>();
+      for (const r of rows) {
+        const key = emailKey(r.email);
+        // Addresses shared before this migration: the oldest account keeps the key, the
+        // others keep their address but cannot be found by it until an operator fixes them.
+        if (seen.has(`${r.tenant_id}\0${key}`)) continue;
+        seen.add(`${r.tenant_id}\0${key}`);
+        await db.updateTable('users').set({ email_lower: key }).where('tenant_id', '=', r.tenant_id).where('id', '=', r.id).execute();
+      }
+      await db.schema.createIndex('users_tenant_email').unique().on('users').columns(['tenant_id', 'email_lower']).execute();
     },
   },
 };

@@ -14,6 +14,9 @@ export interface Database {
     session_idle_seconds: number | null;
     session_max_seconds: number | null;
     personal_token_max_days: number | null;
+    registration: number;
+    require_verified_email: number;
+    email_from: string | null;
     not_before: number;
     created_at: number;
     updated_at: number;
@@ -117,6 +120,8 @@ export interface Database {
     /** The uniqueness key, computed by the store (sql/users.ts `usernameKey`), never by SQL. */
     username_lower: string;
     email: string | null;
+    /** Unique per tenant; computed by the store (sql/users.ts `emailKey`). */
+    email_lower: string | null;
     email_verified: number;
     name: string | null;
     password_hash: string | null;

@@ -7,13 +7,16 @@ import type {
  * backend implements them and passes test/storage/contract.test.ts.
  */
 
+export type TenantPatch = Partial<Pick<Tenant,
+  'displayName' | 'defaultAudience' | 'sessionIdleSeconds' | 'sessionMaxSeconds' | 'personalTokenMaxDays' | 'notBefore' | 'registration' | 'requireVerifiedEmail' | 'emailFrom'>>;
+
 export interface TenantStore {
   get(id: string): Promise<Tenant | undefined>;
   list(): Promise<Tenant[]>;
   /** Atomic with its first signing keys; fails with a conflict if the id exists. */
   create(tenant: Tenant, keys: SigningKeyRecord[]): Promise<void>;
   /** Atomic; returns false if the tenant does not exist. */
-  update(id: string, patch: Partial<Pick<Tenant, 'displayName' | 'defaultAudience' | 'sessionIdleSeconds' | 'sessionMaxSeconds' | 'personalTokenMaxDays' | 'notBefore'>>, now: number): Promise<boolean>;
+  update(id: string, patch: TenantPatch, now: number): Promise<boolean>;
   /** Atomic: the tenant and everything in it (clients, APIs, keys, grants, tokens) go together. */
   delete(id: string): Promise<boolean>;
 }
@@ -104,10 +107,15 @@ export interface UserStore {
   get(tenantId: string, id: string): Promise<User | undefined>;
   /** Case-insensitive match on the username within the tenant. */
   findByUsername(tenantId: string, username: string): Promise<User | undefined>;
+  /** Case-insensitive match on the email within the tenant (emails are unique per tenant). */
+  findByEmail(tenantId: string, email: string): Promise<User | undefined>;
   list(tenantId: string): Promise<User[]>;
-  /** Atomic; a conflict if the tenant has a user with that username (case-insensitively). */
+  /**
+   * Atomic; a `conflict` if the tenant has a user with that username, an `email_conflict` if
+   * one has that email (both case-insensitively).
+   */
   create(user: User): Promise<void>;
-  /** Atomic; replaces every field but the ids; a conflict on a taken username; false if absent. */
+  /** Atomic; replaces every field but the ids; a conflict (as `create`) on a taken username or email; false if absent. */
   update(user: User): Promise<boolean>;
   /** Atomic: the user with their sessions, consents and grants (and what was issued under them). */
   delete(tenantId: string, id: string): Promise<boolean>;
@@ -128,8 +136,11 @@ export interface SessionStore {
   touch(key: string, idleExpiresAt: number): Promise<void>;
   /** Marks it revoked; false if absent or already revoked. */
   revoke(key: string, now: number): Promise<boolean>;
-  /** Atomic: revokes every unrevoked session of the user (expired ones too); returns how many were live. */
-  revokeAllForUser(tenantId: string, userId: string, now: number): Promise<number>;
+  /**
+   * Atomic: revokes every unrevoked session of the user (expired ones too), but the one
+   * whose key is `exceptKey`; returns the public ids of those that were live, sorted.
+   */
+  revokeAllForUser(tenantId: string, userId: string, now: number, exceptKey?: string): Promise<string[]>;
 }
 
 export interface ConsentStore {

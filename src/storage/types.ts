@@ -12,6 +12,12 @@ export interface Tenant {
   personalTokenMaxDays: number | null;
   /** Keycloak's not-before policy: tokens issued (`iat`) before it are inactive; 0 = none. */
   notBefore: number;
+  /** Self-service sign-up (off by default). */
+  registration: boolean;
+  /** Sign-in completes only for a user whose email is verified. */
+  requireVerifiedEmail: boolean;
+  /** From address of this tenant's mail; null = the server's MAIL_FROM. The sender name is `displayName`. */
+  emailFrom: string | null;
   createdAt: number;
   updatedAt: number;
 }
@@ -108,7 +114,10 @@ export interface Grant {
   revokedAt: number | null;
 }
 
-export type ArtifactKind = 'authorization_code' | 'refresh_token' | 'device_code' | 'par_request' | 'dpop_jti' | 'interaction';
+export type ArtifactKind =
+  | 'authorization_code' | 'refresh_token' | 'device_code' | 'par_request' | 'dpop_jti' | 'interaction'
+  /** Links sent by mail (accounts/action_token.ts). */
+  | 'sign_up' | 'verify_email' | 'reset_password';
 
 /** A single-use value, stored by the digest of its value. */
 export interface Artifact {
@@ -188,7 +197,8 @@ export interface Consent {
 export const AUDIT_EVENT_TYPES = [
   'sign_in.success', 'sign_in.failure', 'consent.granted', 'consent.revoked',
   'token.issued', 'token.refreshed', 'token.revoked',
-  'user.created', 'user.updated', 'user.deleted', 'client.created', 'client.updated', 'client.deleted',
+  'user.created', 'user.updated', 'user.deleted',
+  'user.password_reset_requested', 'user.password_reset', 'user.password_changed', 'user.email_change_requested', 'user.email_verified', 'client.created', 'client.updated', 'client.deleted',
   'logout.backchannel_failed',
 ] as const;
 

@@ -6,6 +6,8 @@ export interface AccountView {
   /** The session-bound CSRF token every form carries. */
   csrf: string;
   username: string;
+  email: string | null;
+  emailVerified: boolean;
   tenantName: string;
   signOutUrl: string;
   apps: { clientId: string; name: string; scopes: string[] }[];
@@ -62,7 +64,34 @@ ${v.scopes.length === 0
 <label for="token-days">Expires after</label>
 <select id="token-days" name="days">${v.lifetimes.map((d) => html`<option value="${d}"${d === v.defaultDays ? html` selected` : ''}>${d} days</option>`)}</select>
 <button type="submit">Create token</button>
-</form>`}`;
+</form>`}
+${credentials(v)}`;
+}
+
+/** Email (with its verification state) and password: each change needs the current password. */
+function credentials(v: AccountView): Html {
+  return html`<h2>Email address</h2>
+<p id="email-status">${v.email
+    ? html`<strong>${v.email}</strong> · ${v.emailVerified ? html`<span>verified</span>` : html`<span class="warn-text">not verified</span>`}`
+    : html`<span class="muted">No email address.</span>`}</p>
+${v.email && !v.emailVerified ? html`<form method="post" action="${v.action}" id="resend-verification">${hidden(v, 'resend_verification')}<button type="submit" class="secondary">Send a new confirmation link</button></form>` : ''}
+<form method="post" action="${v.action}" id="change-email">${hidden(v, 'change_email')}
+<label for="new-email">New email address</label>
+<input type="email" id="new-email" name="email" autocomplete="email" required>
+<label for="email-current-password">Current password</label>
+<input type="password" id="email-current-password" name="current_password" autocomplete="current-password" required>
+<button type="submit">Change email address</button>
+</form>
+<h2>Password</h2>
+<form method="post" action="${v.action}" id="change-password">${hidden(v, 'change_password')}
+<label for="password-current">Current password</label>
+<input type="password" id="password-current" name="current_password" autocomplete="current-password" required>
+<label for="password-new">New password</label>
+<input type="password" id="password-new" name="password" autocomplete="new-password" required>
+<label for="password-confirm">Confirm new password</label>
+<input type="password" id="password-confirm" name="password_confirm" autocomplete="new-password" required>
+<button type="submit">Change password</button>
+</form>`;
 }
 
 function created(c: NonNullable<AccountView['created']>): Html {

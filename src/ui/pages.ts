@@ -12,7 +12,11 @@ const hidden = (f: FormContext) =>
   html`<input type="hidden" name="interaction" value="${f.interaction}"><input type="hidden" name="csrf" value="${f.csrf}">`;
 
 /** The login form: inputs `username` and `password` with labels, one submit button (DESIGN.md §1). */
-export function loginBody(opts: { form: FormContext; clientName: string; tenantName: string; username?: string; error?: string }): Html {
+export function loginBody(opts: {
+  form: FormContext; clientName: string; tenantName: string; username?: string; error?: string;
+  /** "Forgot password?" and, when the tenant allows sign-up, "Create an account". */
+  links: { resetUrl: string; signUpUrl?: string };
+}): Html {
   return html`<h1>Sign in to ${opts.tenantName}</h1>
 <p class="muted">to continue to <strong>${opts.clientName}</strong></p>
 ${opts.error ? html`<p class="error" role="alert">${opts.error}</p>` : ''}
@@ -23,7 +27,8 @@ ${hidden(opts.form)}
 <label for="password">Password</label>
 <input type="password" id="password" name="password" autocomplete="current-password" required>
 <button type="submit">Sign in</button>
-</form>`;
+</form>
+<p class="muted"><a href="${opts.links.resetUrl}">Forgot password?</a>${opts.links.signUpUrl ? html` · New here? <a href="${opts.links.signUpUrl}">Create an account</a>` : ''}</p>`;
 }
 
 /** The consent page: the client's name, each scope with its description, and allow/deny buttons named `decision`. */

@@ -12,6 +12,7 @@ import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BACKENDS } from '../helpers.js';
+import { linksIn, startSmtpSink, type SmtpSink } from '../support/smtp_sink.js';
 import { createUser, type CreatedUser } from '../support/users.js';
 import { decide, resultPage, shownResult, signIn, startApp, type LoopbackApp } from './apps.js';
 import { launchBrowser, startServer, type TesseraServer } from './browser.js';
@@ -59,14 +60,14 @@ const oidcClientTsPage = (settings: object) =>
 </script>`);
 
 /** keycloak-js as its documentation shows it; `window.kc` lets the test call the adapter afterwards. */
-const keycloakPage = (config: object) =>
+const keycloakPage = (config: object, init: object = { onLoad: 'login-required', checkLoginIframe: false, pkceMethod: 'S256', scope: 'profile read:avatars' }) =>
   shell('keycloak-js app', `<script type="module">
 import Keycloak from '/lib/keycloak.js';
 const out = document.getElementById('result');
 try {
   const kc = new Keycloak(${JSON.stringify(config)});
   window.kc = kc;
-  const authenticated = await kc.init({ onLoad: 'login-required', checkLoginIframe: false, pkceMethod: 'S256', scope: 'profile read:avatars' });
+  const authenticated = await kc.init(${JSON.stringify(init)});
   out.textContent = JSON.stringify({
     authenticated, subject: kc.subject ?? null, token: kc.token ?? null, tokenParsed: kc.tokenParsed ?? null,
     idToken: kc.idToken ?? null, idTokenParsed: kc.idTokenParsed ?? null, refreshToken: kc.refreshToken ?? null, href: location.href,
@@ -93,6 +94,7 @@ afterAll(async () => {
 });
 
 describe.each(BACKENDS)('OIDC libraries in Chromium on %s', (backend) => {
+  let sink: SmtpSink;
   let server: TesseraServer;
   let app: LoopbackApp;
   let alice: CreatedUser;
@@ -103,7 +105,9 @@ describe.each(BACKENDS)('OIDC libraries in Chromium on %s', (backend) => {
   const contexts: BrowserContext[] = [];
 
   beforeAll(async () => {
-    server = await startServer({ backend });
+    // Mail (sign-up links) goes over SMTP to a sink of this file.
+    sink = await startSmtpSink();
+    server = await startServer({ backend, env: { SMTP_URL: sink.url } });
     issuer = server.issuer;
     jwks = createRemoteJWKSet(new URL(`${issuer}/protocol/openid-connect/certs`));
     app = await startApp();
@@ -135,6 +139,7 @@ describe.each(BACKENDS)('OIDC libraries in Chromium on %s', (backend) => {
     for (const c of contexts) await c.close().catch(() => undefined);
     await server?.stop();
     await app?.close();
+    await sink?.close();
   });
 
   /** A fresh browser profile; records every response from Tessera and the page's console. */
@@ -264,5 +269,79 @@ describe.each(BACKENDS)('OIDC libraries in Chromium on %s', (backend) => {
       await page.waitForURL(`${app.origin}/cb?**`);
       expect(await shownResult(page)).toMatchObject({ error: 'login_required', state: 'after-logout', iss: issuer });
     });
+
+    it("keycloak-js's register() reaches the sign-up page and ends signed in", async () => {
+      const dinah = { username: 'dinah', email: 'dinah@example.test', password: 'cheshire cat grin' };
+      // Its own client and page: keycloak-js initialised without a login, so the app can offer "Sign up".
+      const signUpClient: { client_id: string } = await server.cli('client', 'create', '--tenant', 'default', '--name', 'Keycloak Sign-up App', '--public',
+        '--grant-types', 'authorization_code,refresh_token', '--session-refresh-tokens', '--redirect-uri', `${app.origin}/keycloak-signup.html`,
+        '--cors-origin', app.origin, '--scopes', 'read:avatars');
+      app.route('/keycloak-signup.html', (_req, res) =>
+        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(keycloakPage(
+          { url: server.baseUrl, realm: 'default', clientId: signUpClient.client_id },
+          { checkLoginIframe: false, pkceMethod: 'S256', scope: 'profile read:avatars' },
+        )));
+      await server.cli('tenant', 'update', 'default', '--registration', 'on');
+      try {
+        // The server sees CLI changes within a second: wait until sign-up is open.
+        const registrations = `${issuer}/protocol/openid-connect/registrations?${new URLSearchParams({
+          client_id: signUpClient.client_id, redirect_uri: `${app.origin}/keycloak-signup.html`, response_type: 'code', scope: 'openid',
+          code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256',
+        })}`;
+        await expect.poll(async () => (await fetch(registrations, { redirect: 'manual' })).status, { timeout: 10_000, interval: 100 }).toBe(200);
+
+        const { page, seen, console: logs } = await newPage();
+        await page.goto(`${app.origin}/keycloak-signup.html`);
+        expect(await shownResult(page)).toMatchObject({ authenticated: false });
+
+        // register(): keycloak-js sends the browser to Keycloak's registration endpoint.
+        await page.evaluate(() => {
+          void (window as any).kc.register();
+        });
+        await page.waitForURL((u) => u.pathname.endsWith('/protocol/openid-connect/registrations'), { timeout: 15_000 });
+        const at = new URL(page.url());
+        expect(`${at.origin}${at.pathname}`).toBe(`${issuer}/protocol/openid-connect/registrations`);
+        expect(at.searchParams.get('client_id')).toBe(signUpClient.client_id);
+        expect(await page.locator('h1').innerText()).toMatch(/^Create your .+ account$/);
+        for (const name of ['username', 'email', 'password', 'password_confirm']) expect(await page.locator(`form input[name="${name}"]`).count()).toBe(1);
+
+        await page.getByLabel('Username').fill(dinah.username);
+        await page.getByLabel('Email').fill(dinah.email);
+        await page.locator('input[name="password"]').fill(dinah.password);
+        await page.locator('input[name="password_confirm"]').fill(dinah.password);
+        await page.getByRole('button', { name: 'Create account', exact: true }).click();
+        await expect.poll(() => page.locator('h1').innerText(), { timeout: 15_000 }).toBe('Check your email');
+
+        // The link from the mail, in the same page.
+        const mail = await sink.waitFor((m) => m.to === dinah.email && m.subject.startsWith('Finish creating your'), 20_000);
+        const link = linksIn(mail.text).find((l) => l.startsWith(`${issuer}/login-actions/sign-up?key=`));
+        expect(link, mail.text).toBeDefined();
+        await page.goto(link!);
+        expect(await page.locator('h1').innerText()).toBe('Finish creating your account');
+        await page.getByRole('button', { name: 'Create account', exact: true }).click();
+        await decide(page, { clientName: 'Keycloak Sign-up App', descriptions: ['Know who you are', 'See your name and username', 'Read your avatars'] });
+
+        // Back at the app: keycloak-js redeems the code and is signed in as the new user.
+        await page.waitForURL((u) => u.href.startsWith(`${app.origin}/keycloak-signup.html`), { timeout: 20_000 });
+        const result = await shownResult(page).catch((e) => {
+          throw new Error(`${e.message}\nconsole:\n${logs.join('\n')}\nTessera responses: ${JSON.stringify(seen)}`);
+        });
+        const user = await server.cli('user', 'show', '--tenant', 'default', dinah.username);
+        expect(user).toMatchObject({ username: dinah.username, email: dinah.email, email_verified: true });
+        expect(result).toMatchObject({
+          authenticated: true, subject: user.id, href: `${app.origin}/keycloak-signup.html`,
+          idTokenParsed: { iss: issuer, sub: user.id, aud: signUpClient.client_id, preferred_username: dinah.username },
+        });
+        const kc = await page.evaluate(() => {
+          const k = (window as any).kc;
+          return { authenticated: k.authenticated, tokenParsed: k.tokenParsed };
+        });
+        expect(kc.authenticated).toBe(true);
+        // The access token (RFC 9068) names the user by sub only; the username is in the ID token above.
+        expect(kc.tokenParsed).toMatchObject({ iss: issuer, sub: user.id });
+      } finally {
+        await server.cli('tenant', 'update', 'default', '--registration', 'off');
+      }
+    }, 120_000);
   });
 });

@@ -6,6 +6,7 @@ import { performance } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectSameTimeForUnknownUser } from '../support/timing.js';
 import { createClient } from '../../src/manage/clients.js';
+import { updateTenant } from '../../src/manage/tenants.js';
 import { createUser } from '../../src/manage/users.js';
 import { BACKENDS, FakeClock, startTestApp, type TestApp } from '../helpers.js';
 import {
@@ -142,6 +143,70 @@ describe.each(BACKENDS)('SECURITY-CHECKLIST G: platform on %s', (backend) => {
         return ms;
       };
       await expectSameTimeForUnknownUser(attempt);
+    });
+
+    /** The sign-up or forgot-password form of a fresh sign-in (tenant registration on). */
+    async function formFrom(link: 'Create an account' | 'Forgot password\\?') {
+      const b = new InjectBrowser(t.app);
+      const login = await b.get(await LOGIN_URL());
+      const href = new RegExp(`<a href="([^"]*)">${link}</a>`).exec(login.body)![1].replace(/&amp;/g, '&');
+      return { b, f: formOf((await b.get(pathOf(href))).body) };
+    }
+    const signUp = async (username: string, email: string) => {
+      const { b, f } = await formFrom('Create an account');
+      const start = performance.now();
+      const res = await b.post(pathOf(f.action), { ...f.fields, username, email, password: 'a fine passphrase', password_confirm: 'a fine passphrase' });
+      return { res, ms: performance.now() - start };
+    };
+    const forgot = async (login: string) => {
+      const { b, f } = await formFrom('Forgot password\\?');
+      const start = performance.now();
+      const res = await b.post(pathOf(f.action), { ...f.fields, username: login });
+      return { res, ms: performance.now() - start };
+    };
+    const openSignUp = () => updateTenant(t.deps, 'default', { registration: true });
+
+    it('56. sign-up does not reveal whether an account exists: a taken email or username gets the same answer as a free one', async () => {
+      await openSignUp();
+      clock.advance(901);
+      // Addresses and names of equal length, so even Content-Length matches.
+      const free = await signUp('zelda', 'zelda@example.test');
+      const takenEmail = await signUp('zeldb', 'alice@example.test');
+      const takenName = await signUp('alice', 'zeldc@example.test');
+      expect(free.res.statusCode).toBe(200);
+      expect(/<h1>([^<]*)<\/h1>/.exec(free.res.body)![1]).toBe('Check your email');
+      const blank = (r: typeof free.res, email: string) => normalize({ ...r, body: r.body.split(email).join('EMAIL') }, '');
+      expect(blank(takenEmail.res, 'alice@example.test')).toEqual(blank(free.res, 'zelda@example.test'));
+      expect(blank(takenName.res, 'zeldc@example.test')).toEqual(blank(free.res, 'zelda@example.test'));
+    });
+
+    it('56. sign-up takes the same time for a taken email as for a free one (the password is hashed either way, the rest after the answer)', async () => {
+      await openSignUp();
+      let n = 0;
+      await expectSameTimeForUnknownUser(async (who) => {
+        clock.advance(901);
+        const { res, ms } = await signUp(`timing${n++}`, who === 'alice' ? 'alice@example.test' : `${who}@example.test`);
+        expect(res.statusCode).toBe(200);
+        return ms;
+      });
+    });
+
+    it('56. password reset does not reveal whether an account exists: an unknown name gets the same answer', async () => {
+      clock.advance(901);
+      const known = await forgot('alice');
+      const unknown = await forgot('alicx');
+      expect(known.res.statusCode).toBe(200);
+      expect(/role="status">([^<]*)</.exec(known.res.body)![1]).toBe('If alice belongs to an account with an email address, we sent a link to reset its password. Open it in this browser within 30 minutes.');
+      expect(normalize({ ...unknown.res, body: unknown.res.body.split('alicx').join('NAME') }, '')).toEqual(normalize({ ...known.res, body: known.res.body.split('alice').join('NAME') }, ''));
+    });
+
+    it('56. password reset takes the same time for an unknown account (the lookup happens after the answer)', async () => {
+      await expectSameTimeForUnknownUser(async (who) => {
+        clock.advance(901);
+        const { res, ms } = await forgot(who);
+        expect(res.statusCode).toBe(200);
+        return ms;
+      }, 'alice', { minMs: 0, slackMs: 2 });
     });
   });
 });

@@ -9,7 +9,8 @@ import { BACKENDS, createTestDatabase, type TestDatabase } from '../helpers.js';
 const run = promisify(execFile);
 const T0 = 1_800_000_000;
 
-const tenant = (id: string): Tenant => ({ id, displayName: id, defaultAudience: null, sessionIdleSeconds: null, sessionMaxSeconds: null, personalTokenMaxDays: null, notBefore: 0, createdAt: T0, updatedAt: T0 });
+const tenant = (id: string): Tenant => ({ id, displayName: id, defaultAudience: null, sessionIdleSeconds: null, sessionMaxSeconds: null, personalTokenMaxDays: null, notBefore: 0,
+  registration: false, requireVerifiedEmail: false, emailFrom: null, createdAt: T0, updatedAt: T0 });
 
 const client = (tenantId: string, clientId: string): Client => ({
   tenantId, clientId, name: `client ${clientId}`, secretDigest: 'digest', tokenEndpointAuthMethod: 'client_secret_basic',
@@ -301,17 +302,25 @@ describe.each(BACKENDS)('user, session and consent storage contract on %s', (bac
     expect(await s.sessions.getById('t1', 'k1')).toBeUndefined();
   });
 
-  it('revokeAllForUser revokes every unrevoked session of that user alone and counts the live ones', async () => {
+  it('revokeAllForUser revokes every unrevoked session of that user alone and names the live ones', async () => {
     await s.sessions.create(session('k3', 'u1'));
     await s.sessions.create(session('k-idle', 'u1', { idleExpiresAt: T0 + 60 }));
     await s.sessions.create(session('k-bob', 'u2'));
     // Live at T0+100: k1, k-short, k3; k-idle is past its idle expiry; k2 was revoked before.
-    expect(await s.sessions.revokeAllForUser('t1', 'u1', T0 + 100)).toBe(3);
+    expect(await s.sessions.revokeAllForUser('t1', 'u1', T0 + 100)).toEqual(['sid-k-short', 'sid-k1', 'sid-k3']);
     for (const key of ['k1', 'k-short', 'k3', 'k-idle']) expect((await s.sessions.get(key))?.revokedAt, key).toBe(T0 + 100);
     expect((await s.sessions.get('k2'))?.revokedAt).toBe(T0 + 10);
     expect((await s.sessions.get('k-bob'))?.revokedAt).toBeNull();
-    expect(await s.sessions.revokeAllForUser('t2', 'u2', T0 + 100)).toBe(0);
-    expect(await s.sessions.revokeAllForUser('t1', 'u1', T0 + 101)).toBe(0);
+    expect(await s.sessions.revokeAllForUser('t2', 'u2', T0 + 100)).toEqual([]);
+    expect(await s.sessions.revokeAllForUser('t1', 'u1', T0 + 101)).toEqual([]);
+  });
+
+  it('revokeAllForUser can spare one session (the one a password was changed in)', async () => {
+    await s.sessions.create(session('k5', 'u1'));
+    await s.sessions.create(session('k6', 'u1'));
+    expect(await s.sessions.revokeAllForUser('t1', 'u1', T0 + 200, 'k6')).toEqual(['sid-k5']);
+    expect((await s.sessions.get('k6'))?.revokedAt).toBeNull();
+    expect((await s.sessions.get('k5'))?.revokedAt).toBe(T0 + 200);
   });
 
   it('remembers consent as the sorted union of every scope approved, per user and client', async () => {

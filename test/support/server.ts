@@ -6,6 +6,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../helpers.js';
@@ -106,7 +108,12 @@ export async function startServer(options: StartServerOptions = {}): Promise<Tes
 
   // Only what the server needs: a developer's TESSERA_* or DATABASE_URL must not leak in.
   const child: ChildProcess = spawn(process.execPath, [BIN, 'start'], {
-    env: { PATH: process.env.PATH, PORT: String(port), HOST: '127.0.0.1', TESSERA_PUBLIC_URL: baseUrl, DATABASE_URL: database.url, LOG_LEVEL: 'warn', ...options.env },
+    env: {
+      PATH: process.env.PATH, PORT: String(port), HOST: '127.0.0.1', TESSERA_PUBLIC_URL: baseUrl, DATABASE_URL: database.url, LOG_LEVEL: 'warn',
+      // Development mail goes to a directory of this run, never to the repo's data/outbox.
+      TESSERA_OUTBOX_DIR: join(tmpdir(), `tessera-outbox-${port}-${process.pid}`),
+      ...options.env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

@@ -3,7 +3,7 @@ import { createTenant, deleteTenant, requireTenant, updateTenant } from '../../m
 import type { Tenant } from '../../storage/types.js';
 import { SESSION_IDLE_SECONDS, SESSION_MAX_SECONDS } from '../../http/session.js';
 import { PERSONAL_TOKEN_MAX_SECONDS } from '../../manage/personal_tokens.js';
-import { int, positional, str } from '../args.js';
+import { int, onOff, positional, str } from '../args.js';
 import { describe, table, type Command } from '../command.js';
 
 const view = (t: Tenant, publicUrl: string) => ({
@@ -12,6 +12,7 @@ const view = (t: Tenant, publicUrl: string) => ({
   session_idle_seconds: t.sessionIdleSeconds ?? SESSION_IDLE_SECONDS,
   session_max_seconds: t.sessionMaxSeconds ?? SESSION_MAX_SECONDS,
   personal_token_max_days: t.personalTokenMaxDays ?? PERSONAL_TOKEN_MAX_SECONDS / 86400,
+  registration: t.registration, require_verified_email: t.requireVerifiedEmail, email_from: t.emailFrom,
   created_at: t.createdAt, updated_at: t.updatedAt,
 });
 
@@ -50,8 +51,11 @@ export const tenantCommands: Command[] = [
   },
   {
     name: 'tenant update',
-    usage: 'tenant update ID [--display-name N] [--default-audience URI] [--session-idle SECONDS] [--session-max SECONDS] [--personal-token-max-days DAYS]',
-    options: { 'display-name': { type: 'string' }, 'default-audience': { type: 'string' }, 'session-idle': { type: 'string' }, 'session-max': { type: 'string' }, 'personal-token-max-days': { type: 'string' } },
+    usage: 'tenant update ID [--display-name N] [--default-audience URI] [--session-idle SECONDS] [--session-max SECONDS] [--personal-token-max-days DAYS] [--registration on|off] [--require-verified-email on|off] [--email-from ADDRESS]',
+    options: {
+      'display-name': { type: 'string' }, 'default-audience': { type: 'string' }, 'session-idle': { type: 'string' }, 'session-max': { type: 'string' },
+      'personal-token-max-days': { type: 'string' }, registration: { type: 'string' }, 'require-verified-email': { type: 'string' }, 'email-from': { type: 'string' },
+    },
     async run({ values, positionals, env }) {
       const t = await updateTenant(await env.deps(), positional(positionals, 0, 'tenant ID'), {
         displayName: str(values, 'display-name'),
@@ -59,6 +63,9 @@ export const tenantCommands: Command[] = [
         sessionIdleSeconds: int(values, 'session-idle'),
         sessionMaxSeconds: int(values, 'session-max'),
         personalTokenMaxDays: int(values, 'personal-token-max-days'),
+        registration: onOff(values, 'registration'),
+        requireVerifiedEmail: onOff(values, 'require-verified-email'),
+        emailFrom: str(values, 'email-from'),
       });
       const v = view(t, env.config().publicUrl);
       return { json: v, text: describe(v) };

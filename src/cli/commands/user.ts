@@ -22,7 +22,8 @@ async function input(v: Values, env: CliEnv): Promise<UserInput> {
     username: str(v, 'username'),
     email: str(v, 'email'),
     name: str(v, 'name'),
-    emailVerified: toggle(v, 'email-verified'),
+    // `--verified` is the short form of `--email-verified`.
+    emailVerified: toggle(v, 'email-verified') ?? toggle(v, 'verified'),
     disabled: flag(v, 'disabled') ? true : flag(v, 'enabled') ? false : undefined,
     password: flag(v, 'password-stdin') ? await readPassword(env) : undefined,
   };
@@ -35,6 +36,7 @@ const FIELDS = {
   name: { type: 'string' },
   'password-stdin': { type: 'boolean' },
   'email-verified': { type: 'boolean' },
+  verified: { type: 'boolean' },
 } as const;
 
 export const userCommands: Command[] = [
@@ -74,8 +76,8 @@ export const userCommands: Command[] = [
   },
   {
     name: 'user update',
-    usage: 'user update --tenant T ID|USERNAME [--username U] [--email E] [--email-verified | --no-email-verified] [--name N] [--password-stdin] [--disabled | --enabled]',
-    options: { ...FIELDS, 'no-email-verified': { type: 'boolean' }, disabled: { type: 'boolean' }, enabled: { type: 'boolean' } },
+    usage: 'user update --tenant T ID|USERNAME [--username U] [--email E] [--email-verified | --verified | --no-email-verified] [--name N] [--password-stdin] [--disabled | --enabled]',
+    options: { ...FIELDS, 'no-email-verified': { type: 'boolean' }, 'no-verified': { type: 'boolean' }, disabled: { type: 'boolean' }, enabled: { type: 'boolean' } },
     positional: 'user id or username',
     async run({ values, positionals, env }) {
       const tenant = required(values, 'tenant');

@@ -57,18 +57,18 @@ export function sessionStore(db: Kysely<Database>): SessionStore {
       const r = await db.updateTable('sessions').set({ revoked_at: now }).where('key', '=', key).where('revoked_at', 'is', null).executeTakeFirst();
       return Number(r.numUpdatedRows) > 0;
     },
-    async revokeAllForUser(tenantId, userId, now) {
-      // Expired sessions are revoked too, so no caller can revive one; the count is of the
-      // sessions that were still live.
-      const rows = await db
+    async revokeAllForUser(tenantId, userId, now, exceptKey) {
+      // Expired sessions are revoked too, so no caller can revive one; only the ids of the
+      // sessions that were still live are returned (they are the ones to announce).
+      let update = db
         .updateTable('sessions')
         .set({ revoked_at: now })
         .where('user_id', '=', userId)
         .where('tenant_id', '=', tenantId)
-        .where('revoked_at', 'is', null)
-        .returning(['idle_expires_at', 'expires_at'])
-        .execute();
-      return rows.filter((r) => r.idle_expires_at > now && r.expires_at > now).length;
+        .where('revoked_at', 'is', null);
+      if (exceptKey !== undefined) update = update.where('key', '!=', exceptKey);
+      const rows = await update.returning(['id', 'idle_expires_at', 'expires_at']).execute();
+      return rows.filter((r) => r.idle_expires_at > now && r.expires_at > now).map((r) => r.id).sort();
     },
   };
 }

@@ -12,6 +12,9 @@ const toTenant = (r: Database['tenants']): Tenant => ({
   sessionMaxSeconds: r.session_max_seconds,
   personalTokenMaxDays: r.personal_token_max_days,
   notBefore: Number(r.not_before),
+  registration: r.registration === 1,
+  requireVerifiedEmail: r.require_verified_email === 1,
+  emailFrom: r.email_from,
   defaultAudience: r.default_audience,
   createdAt: r.created_at,
   updatedAt: r.updated_at,
@@ -33,7 +36,8 @@ export function tenantStore(db: Kysely<Database>): TenantStore {
             .insertInto('tenants')
             .values({
               id: t.id, display_name: t.displayName, default_audience: t.defaultAudience,
-              session_idle_seconds: t.sessionIdleSeconds, session_max_seconds: t.sessionMaxSeconds, personal_token_max_days: t.personalTokenMaxDays, not_before: t.notBefore, created_at: t.createdAt, updated_at: t.updatedAt,
+              session_idle_seconds: t.sessionIdleSeconds, session_max_seconds: t.sessionMaxSeconds, personal_token_max_days: t.personalTokenMaxDays, not_before: t.notBefore,
+              registration: t.registration ? 1 : 0, require_verified_email: t.requireVerifiedEmail ? 1 : 0, email_from: t.emailFrom, created_at: t.createdAt, updated_at: t.updatedAt,
             })
             .execute();
           for (const k of keys) await insertKey(trx, k);
@@ -51,6 +55,9 @@ export function tenantStore(db: Kysely<Database>): TenantStore {
             ...(patch.sessionMaxSeconds !== undefined && { session_max_seconds: patch.sessionMaxSeconds }),
             ...(patch.personalTokenMaxDays !== undefined && { personal_token_max_days: patch.personalTokenMaxDays }),
             ...(patch.notBefore !== undefined && { not_before: patch.notBefore }),
+            ...(patch.registration !== undefined && { registration: patch.registration ? 1 : 0 }),
+            ...(patch.requireVerifiedEmail !== undefined && { require_verified_email: patch.requireVerifiedEmail ? 1 : 0 }),
+            ...(patch.emailFrom !== undefined && { email_from: patch.emailFrom }),
             updated_at: now,
           })
           .where('id', '=', id)

@@ -2,9 +2,25 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../schema.js';
 import type { UserStore } from '../stores.js';
 import type { User } from '../types.js';
-import { uniquely } from './common.js';
+import { InputError } from '../../errors.js';
+import { isUniqueViolation } from '../database.js';
 
 type Row = Database['users'];
+
+/** Emails are unique per tenant under the same rule as usernames (NFC, then lowercased). */
+export const emailKey = (email: string): string => email.normalize('NFC').toLowerCase();
+
+/** A unique violation names what was taken: the email's index or (otherwise) the username's. */
+async function uniquely<T>(u: User, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (!isUniqueViolation(err)) throw err;
+    const message = String((err as Error).message);
+    if (message.includes('email_lower') || message.includes('users_tenant_email')) throw new InputError(`email ${u.email} is already in use`, 'email_conflict');
+    throw new InputError(`user ${u.username} already exists`, 'conflict');
+  }
+}
 
 /**
  * What makes two usernames the same: NFC so that a composed and a decomposed "é" agree,
@@ -32,6 +48,7 @@ const toRow = (u: User): Row => ({
   username: u.username,
   username_lower: usernameKey(u.username),
   email: u.email,
+  email_lower: u.email === null ? null : emailKey(u.email),
   email_verified: u.emailVerified ? 1 : 0,
   name: u.name,
   password_hash: u.passwordHash,
@@ -55,16 +72,20 @@ export function userStore(db: Kysely<Database>): UserStore {
         .executeTakeFirst();
       return r && toUser(r);
     },
+    async findByEmail(tenantId, email) {
+      const r = await db.selectFrom('users').selectAll().where('tenant_id', '=', tenantId).where('email_lower', '=', emailKey(email)).executeTakeFirst();
+      return r && toUser(r);
+    },
     async list(tenantId) {
       const rows = await db.selectFrom('users').selectAll().where('tenant_id', '=', tenantId).orderBy('username_lower').orderBy('id').execute();
       return rows.map(toUser);
     },
     create: (u) =>
-      uniquely(`user ${u.username}`, async () => {
+      uniquely(u, async () => {
         await db.insertInto('users').values(toRow(u)).execute();
       }),
     update: (u) =>
-      uniquely(`user ${u.username}`, async () => {
+      uniquely(u, async () => {
         const { tenant_id, id, created_at, ...fields } = toRow(u);
         const r = await db.updateTable('users').set(fields).where('id', '=', id).where('tenant_id', '=', tenant_id).executeTakeFirst();
         return Number(r.numUpdatedRows) > 0;
