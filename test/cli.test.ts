@@ -242,6 +242,10 @@ describe.each(BACKENDS)('tessera CLI on %s', (backend) => {
       jwks: { keys: [JWK] },
       backchannel_logout_uri: 'https://app.example.com/backchannel-logout',
       backchannel_logout_session_required: false,
+      require_pushed_authorization_requests: false,
+      dpop_bound_access_tokens: false,
+      token_exchange: { subject_clients: [], audiences: [] },
+      client_assertion_audience_token_endpoint: false,
       created_at: recent(),
       updated_at: full.created_at,
     });
@@ -267,11 +271,27 @@ describe.each(BACKENDS)('tessera CLI on %s', (backend) => {
       id_token_signed_response_alg: 'RS256',
       backchannel_logout_uri: null,
       backchannel_logout_session_required: true,
+      require_pushed_authorization_requests: false,
+      dpop_bound_access_tokens: false,
+      token_exchange: { subject_clients: [], audiences: [] },
+      client_assertion_audience_token_endpoint: false,
       created_at: recent(),
       updated_at: spa.created_at,
     });
     expect(spa).not.toHaveProperty('client_secret');
     expect(full.client_id).not.toBe(spa.client_id);
+    // Issue 7's client metadata round-trips through the store.
+    const modern = await cli.ok(
+      'client', 'update', '--tenant', 'default', spa.client_id, '--require-par', '--dpop-bound', '--token-exchange-subject-client', '*',
+      '--token-exchange-audience', 'https://api.example/', '--assertion-aud-token-endpoint',
+    );
+    expect(modern).toEqual({
+      ...spa, require_pushed_authorization_requests: true, dpop_bound_access_tokens: true,
+      token_exchange: { subject_clients: ['*'], audiences: ['https://api.example/'] }, client_assertion_audience_token_endpoint: true, updated_at: expect.any(Number),
+    });
+    expect(await cli.ok('client', 'show', '--tenant', 'default', spa.client_id)).toEqual(modern);
+    spa = await cli.ok('client', 'update', '--tenant', 'default', spa.client_id, '--no-require-par', '--no-dpop-bound', '--no-assertion-aud-token-endpoint');
+    expect(spa).toMatchObject({ require_pushed_authorization_requests: false, dpop_bound_access_tokens: false, client_assertion_audience_token_endpoint: false });
   });
 
   it('refuses invalid clients with a non-zero exit and a clear message, and stores none of them', async () => {
@@ -654,7 +674,8 @@ describe.each(BACKENDS)('tessera CLI on %s', (backend) => {
         tenantId: 'default', clientId: legacyId, name: 'Legacy', secretDigest: null, tokenEndpointAuthMethod: 'none',
         grantTypes: ['authorization_code'], redirectUris: [], postLogoutRedirectUris: [], corsOrigins: [], scopes: [],
         accessTokenFormat: 'jwt', accessTokenTtl: null, consent: 'required', webPage: false, sessionRefreshTokens: false, refreshGraceSeconds: 0, idTokenAlg: null, notBefore: 0,
-        jwks: null, jwksUri: null, backchannelLogoutUri: null, backchannelLogoutSessionRequired: true, createdAt: nowSeconds(), updatedAt: nowSeconds(),
+        jwks: null, jwksUri: null, backchannelLogoutUri: null, backchannelLogoutSessionRequired: true,
+        requirePar: false, dpopBoundAccessTokens: false, tokenExchangeSubjectClients: [], tokenExchangeAudiences: [], assertionAudienceTokenEndpoint: false, createdAt: nowSeconds(), updatedAt: nowSeconds(),
       });
     } finally {
       await storage.close();

@@ -8,7 +8,7 @@ import { addressKind, isLoopbackDevelopment } from '../http/outbound.js';
 import { InputError } from '../errors.js';
 import type { Client } from '../storage/types.js';
 import { requireTenant, type ManageDeps } from './tenants.js';
-import { checkLifetime, checkOrigin, checkRedirectUri, LOOPBACK_HOSTS, SCOPE_TOKEN } from './validate.js';
+import { checkAudience, checkLifetime, checkOrigin, checkRedirectUri, LOOPBACK_HOSTS, SCOPE_TOKEN } from './validate.js';
 
 export const GRANT_TYPES = [
   'authorization_code',
@@ -50,6 +50,11 @@ export interface ClientInput {
   /** OpenID Connect Back-Channel Logout 1.0 §2.2; '' or null removes it. */
   backchannelLogoutUri?: string | null;
   backchannelLogoutSessionRequired?: boolean;
+  requirePar?: boolean;
+  dpopBoundAccessTokens?: boolean;
+  tokenExchangeSubjectClients?: string[];
+  tokenExchangeAudiences?: string[];
+  assertionAudienceTokenEndpoint?: boolean;
 }
 
 /** What client rules depend on besides the client: the server's public URL (the loopback development exception). */
@@ -169,6 +174,11 @@ function apply(base: Client, input: ClientInput, maxTtl: number, policy: ClientP
     c.backchannelLogoutUri = input.backchannelLogoutUri === null || input.backchannelLogoutUri === '' ? null : checkBackchannelLogoutUri(input.backchannelLogoutUri, policy);
   }
   if (input.backchannelLogoutSessionRequired !== undefined) c.backchannelLogoutSessionRequired = input.backchannelLogoutSessionRequired;
+  if (input.requirePar !== undefined) c.requirePar = input.requirePar;
+  if (input.dpopBoundAccessTokens !== undefined) c.dpopBoundAccessTokens = input.dpopBoundAccessTokens;
+  if (input.assertionAudienceTokenEndpoint !== undefined) c.assertionAudienceTokenEndpoint = input.assertionAudienceTokenEndpoint;
+  if (input.tokenExchangeSubjectClients !== undefined) c.tokenExchangeSubjectClients = [...new Set(input.tokenExchangeSubjectClients.map((s) => s.trim()).filter(Boolean))];
+  if (input.tokenExchangeAudiences !== undefined) c.tokenExchangeAudiences = [...new Set(input.tokenExchangeAudiences.map(checkAudience))];
   // RFC 7591 §2: jwks_uri and jwks MUST NOT both be present, so setting one drops the other.
   if (input.jwksUri !== undefined && input.jwks !== undefined) throw new InputError('give a jwks URI or a jwks, not both (RFC 7591 §2)');
   if (input.jwksUri !== undefined) {
@@ -214,7 +224,8 @@ export async function createClient(deps: ManageDeps, tenantId: string, input: Cl
     grantTypes: ['authorization_code', 'refresh_token'], redirectUris: [], postLogoutRedirectUris: [], corsOrigins: [],
     scopes: [], accessTokenFormat: 'jwt', accessTokenTtl: null, consent: 'required', webPage: false,
     sessionRefreshTokens: false, refreshGraceSeconds: 0, idTokenAlg: null, jwks: null, jwksUri: null,
-    backchannelLogoutUri: null, backchannelLogoutSessionRequired: true, notBefore: 0, createdAt: now, updatedAt: now,
+    backchannelLogoutUri: null, backchannelLogoutSessionRequired: true,
+    requirePar: false, dpopBoundAccessTokens: false, tokenExchangeSubjectClients: [], tokenExchangeAudiences: [], assertionAudienceTokenEndpoint: false, notBefore: 0, createdAt: now, updatedAt: now,
   };
   const client = apply(base, { ...input, tokenEndpointAuthMethod: isPublic ? 'none' : input.tokenEndpointAuthMethod }, maxTtl, policy);
   await deps.storage.clients.create(client);
@@ -276,6 +287,10 @@ export function clientView(c: Client, secret?: string): Record<string, unknown> 
     ...(c.jwks !== null && { jwks: c.jwks }),
     backchannel_logout_uri: c.backchannelLogoutUri,
     backchannel_logout_session_required: c.backchannelLogoutSessionRequired,
+    require_pushed_authorization_requests: c.requirePar,
+    dpop_bound_access_tokens: c.dpopBoundAccessTokens,
+    token_exchange: { subject_clients: c.tokenExchangeSubjectClients, audiences: c.tokenExchangeAudiences },
+    client_assertion_audience_token_endpoint: c.assertionAudienceTokenEndpoint,
     created_at: c.createdAt,
     updated_at: c.updatedAt,
   };

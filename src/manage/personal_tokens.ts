@@ -47,6 +47,7 @@ function builtinClient(deps: ManageDeps, tenantId: string, kind: BuiltinClient, 
     postLogoutRedirectUris: account ? [accountUrl(issuer)] : [], corsOrigins: [], scopes: [],
     accessTokenFormat: 'opaque', accessTokenTtl: null, consent: 'skip', webPage: false, sessionRefreshTokens: false,
     refreshGraceSeconds: 0, idTokenAlg: null, jwks: null, jwksUri: null, backchannelLogoutUri: null, backchannelLogoutSessionRequired: true,
+    requirePar: false, dpopBoundAccessTokens: false, tokenExchangeSubjectClients: [], tokenExchangeAudiences: [], assertionAudienceTokenEndpoint: false,
     notBefore: 0, createdAt: now, updatedAt: now,
   };
 }

@@ -304,6 +304,21 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex('users_tenant_email').unique().on('users').columns(['tenant_id', 'email_lower']).execute();
     },
   },
+  '0011_client_metadata': {
+    async up(db: Kysely<any>) {
+      // RFC 9126 §6: require_pushed_authorization_requests.
+      await db.schema.alterTable('clients').addColumn('require_par', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+      // RFC 9449 §5.2: dpop_bound_access_tokens (the client always uses DPoP).
+      await db.schema.alterTable('clients').addColumn('dpop_bound_access_tokens', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+      // RFC 8693 policy: whose tokens the client may exchange (JSON list of client ids, "*" for
+      // any) and which audiences it may ask for (JSON list); [] = its own tokens, its own audiences.
+      await db.schema.alterTable('clients').addColumn('token_exchange_subject_clients', 'text', (c) => c.notNull().defaultTo('[]')).execute();
+      await db.schema.alterTable('clients').addColumn('token_exchange_audiences', 'text', (c) => c.notNull().defaultTo('[]')).execute();
+      // RFC 7523 client assertions: `aud` is the issuer; 1 also accepts the token endpoint URL
+      // (a compatibility switch, off by default: endpoint-URL audiences invite audience injection).
+      await db.schema.alterTable('clients').addColumn('assertion_aud_token_endpoint', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -43,6 +43,11 @@ export interface Database {
     jwks_uri: string | null;
     backchannel_logout_uri: string | null;
     backchannel_logout_session_required: number;
+    require_par: number;
+    dpop_bound_access_tokens: number;
+    token_exchange_subject_clients: string;
+    token_exchange_audiences: string;
+    assertion_aud_token_endpoint: number;
     not_before: number;
     created_at: number;
     updated_at: number;

@@ -58,6 +58,16 @@ export interface Client {
   backchannelLogoutUri: string | null;
   /** §2.2 `backchannel_logout_session_required`: the logout token carries `sid` (default true). */
   backchannelLogoutSessionRequired: boolean;
+  /** RFC 9126 §6: authorization requests only through PAR. */
+  requirePar: boolean;
+  /** RFC 9449 §5.2 `dpop_bound_access_tokens`: every token request must carry a DPoP proof. */
+  dpopBoundAccessTokens: boolean;
+  /** RFC 8693 policy: clients whose tokens this one may exchange ('*' = any); [] = only its own. */
+  tokenExchangeSubjectClients: string[];
+  /** RFC 8693 policy: audiences it may request by exchange; [] = those its own scopes reach. */
+  tokenExchangeAudiences: string[];
+  /** RFC 7523: accept the token endpoint URL as a client assertion's `aud` besides the issuer (compatibility; off). */
+  assertionAudienceTokenEndpoint: boolean;
   /** Tokens of this client issued before it are inactive, on top of the tenant's; 0 = none. */
   notBefore: number;
   createdAt: number;

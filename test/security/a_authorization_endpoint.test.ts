@@ -226,6 +226,7 @@ describe.each(BACKENDS)('SECURITY-CHECKLIST A: redirect URIs and the authorizati
         grantTypes: ['authorization_code'], redirectUris: ['http://legacy.example/cb'], postLogoutRedirectUris: [], corsOrigins: [], scopes: [],
         accessTokenFormat: 'jwt', accessTokenTtl: null, consent: 'required', webPage: false, sessionRefreshTokens: false, refreshGraceSeconds: 0, idTokenAlg: null, jwks: null, jwksUri: null, notBefore: 0,
         backchannelLogoutUri: null, backchannelLogoutSessionRequired: true, createdAt: now, updatedAt: now,
+        requirePar: false, dpopBoundAccessTokens: false, tokenExchangeSubjectClients: [], tokenExchangeAudiences: [], assertionAudienceTokenEndpoint: false,
       };
       await t.storage.clients.create(legacy);
       const res = await t.app.inject({

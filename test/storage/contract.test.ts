@@ -18,6 +18,7 @@ const client = (tenantId: string, clientId: string): Client => ({
   scopes: ['read:avatars'], accessTokenFormat: 'jwt', accessTokenTtl: 600, consent: 'required', webPage: true,
   sessionRefreshTokens: false, refreshGraceSeconds: 0, idTokenAlg: null, jwks: null, jwksUri: null,
   backchannelLogoutUri: 'https://app.example/backchannel-logout', backchannelLogoutSessionRequired: false, notBefore: 0, createdAt: T0, updatedAt: T0,
+  requirePar: false, dpopBoundAccessTokens: false, tokenExchangeSubjectClients: [], tokenExchangeAudiences: [], assertionAudienceTokenEndpoint: false,
 });
 
 const api = (tenantId: string, id: string, audience: string, scopes: string[]): Api => ({

@@ -28,6 +28,14 @@ const CLIENT_OPTIONS: Options = {
   'backchannel-logout-uri': { type: 'string' },
   'backchannel-logout-session-required': { type: 'boolean' },
   'no-backchannel-logout-session-required': { type: 'boolean' },
+  'require-par': { type: 'boolean' },
+  'no-require-par': { type: 'boolean' },
+  'dpop-bound': { type: 'boolean' },
+  'no-dpop-bound': { type: 'boolean' },
+  'token-exchange-subject-client': { type: 'string', multiple: true },
+  'token-exchange-audience': { type: 'string', multiple: true },
+  'assertion-aud-token-endpoint': { type: 'boolean' },
+  'no-assertion-aud-token-endpoint': { type: 'boolean' },
 };
 
 function readJwks(path: string | undefined): object | undefined {
@@ -61,10 +69,15 @@ function input(v: Values): ClientInput {
     refreshGraceSeconds: int(v, 'refresh-grace-seconds'),
     backchannelLogoutUri: str(v, 'backchannel-logout-uri'),
     backchannelLogoutSessionRequired: toggle(v, 'backchannel-logout-session-required'),
+    requirePar: toggle(v, 'require-par'),
+    dpopBoundAccessTokens: toggle(v, 'dpop-bound'),
+    tokenExchangeSubjectClients: list(v, 'token-exchange-subject-client'),
+    tokenExchangeAudiences: list(v, 'token-exchange-audience'),
+    assertionAudienceTokenEndpoint: toggle(v, 'assertion-aud-token-endpoint'),
   };
 }
 
-const FLAGS = '[--redirect-uri U]... [--grant-types a,b] [--scopes "s1 s2"] [--access-token-format jwt|opaque] [--access-token-ttl S] [--post-logout-redirect-uri U]... [--cors-origin O]... [--token-endpoint-auth-method M] [--jwks-uri U | --jwks FILE] [--consent required|skip] [--web-page | --no-web-page] [--session-refresh-tokens | --no-session-refresh-tokens] [--id-token-alg RS256|ES256|EdDSA] [--refresh-grace-seconds S] [--backchannel-logout-uri U] [--backchannel-logout-session-required | --no-backchannel-logout-session-required]';
+const FLAGS = '[--redirect-uri U]... [--grant-types a,b] [--scopes "s1 s2"] [--access-token-format jwt|opaque] [--access-token-ttl S] [--post-logout-redirect-uri U]... [--cors-origin O]... [--token-endpoint-auth-method M] [--jwks-uri U | --jwks FILE] [--consent required|skip] [--web-page | --no-web-page] [--session-refresh-tokens | --no-session-refresh-tokens] [--id-token-alg RS256|ES256|EdDSA] [--refresh-grace-seconds S] [--backchannel-logout-uri U] [--backchannel-logout-session-required | --no-backchannel-logout-session-required] [--require-par | --no-require-par] [--dpop-bound | --no-dpop-bound] [--token-exchange-subject-client C]... [--token-exchange-audience A]... [--assertion-aud-token-endpoint | --no-assertion-aud-token-endpoint]';
 
 export const clientCommands: Command[] = [
   {
