@@ -88,6 +88,14 @@ export interface AccessTokenStore {
   /** Durable before it returns: a token whose response was sent is never lost. */
   insert(token: AccessTokenRecord): Promise<void>;
   find(digest: string): Promise<AccessTokenRecord | undefined>;
+  /**
+   * The token stored under `digest` and its grant's `revokedAt`, read in one statement (one
+   * snapshot of both rows); undefined when the token or its grant is absent. Never answered
+   * from a cache: the statement starts after the call, so anything committed before it —
+   * a revocation on any node — is seen. Calls made in the same turn of the event loop may
+   * share that statement.
+   */
+  lookup(digest: string): Promise<(AccessTokenRecord & { grantRevokedAt: number | null }) | undefined>;
   /** Marks the token revoked (RFC 7009); false if absent or already revoked. */
   revoke(digest: string, now: number): Promise<boolean>;
 }

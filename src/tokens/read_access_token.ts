@@ -67,12 +67,11 @@ export async function readAccessToken(ctx: TenantContext, token: string): Promis
     };
   }
   const digest = storageKey(token);
-  const row = await storage.accessTokens.find(digest);
-  if (!row || row.tenantId !== ctx.tenant.id || row.revokedAt !== null || row.expiresAt <= now) return undefined;
+  // One statement for the token and its grant: a token stored just after its grant was
+  // revoked (a racing code replay) is dead too, though its own row says nothing.
+  const row = await storage.accessTokens.lookup(digest);
+  if (!row || row.tenantId !== ctx.tenant.id || row.revokedAt !== null || row.grantRevokedAt !== null || row.expiresAt <= now) return undefined;
   if (await issuedBeforePolicy(ctx, row.clientId, row.issuedAt)) return undefined;
-  // A token stored just after its grant was revoked (a racing code replay) is dead too.
-  const grant = await storage.grants.get(row.grantId);
-  if (!grant || grant.revokedAt !== null) return undefined;
   return {
     subject: row.subject, clientId: row.clientId, scopes: row.scope.split(' ').filter(Boolean), audience: row.audience,
     issuedAt: row.issuedAt, expiresAt: row.expiresAt, format: 'opaque', digest,

@@ -170,6 +170,48 @@ describe.each(BACKENDS)('storage contract on %s', (backend) => {
     expect((await s.grants.get('g4'))?.revokedAt).toBeNull();
   });
 
+  it('looks a token up with its grant; a revoked token or grant shows at the next lookup; absent is undefined', async () => {
+    await s.grants.ensure({ id: 'g5', tenantId: 't1', clientId: 'c1', subject: 'u1', scope: 's', createdAt: T0, expiresAt: T0 + 3600, revokedAt: null });
+    const token = (digest: string) => ({ digest, tenantId: 't1', grantId: 'g5', clientId: 'c1', subject: 'u1', scope: 's', audience: ['https://a.example/'], issuedAt: T0, expiresAt: T0 + 600, revokedAt: null });
+    await s.accessTokens.insert(token('at-5a'));
+    await s.accessTokens.insert(token('at-5b'));
+    expect(await s.accessTokens.lookup('at-5a')).toEqual({ ...token('at-5a'), grantRevokedAt: null });
+    expect(await s.accessTokens.lookup('absent')).toBeUndefined();
+    await s.accessTokens.revoke('at-5a', T0 + 7);
+    expect(await s.accessTokens.lookup('at-5a')).toEqual({ ...token('at-5a'), revokedAt: T0 + 7, grantRevokedAt: null });
+    await s.grants.revoke('g5', T0 + 8);
+    expect(await s.accessTokens.lookup('at-5b')).toEqual({ ...token('at-5b'), revokedAt: T0 + 8, grantRevokedAt: T0 + 8 });
+    // Stored after its grant was revoked (a racing replay): its own row says live, its grant does not.
+    await s.accessTokens.insert(token('at-5c'));
+    expect(await s.accessTokens.lookup('at-5c')).toEqual({ ...token('at-5c'), grantRevokedAt: T0 + 8 });
+  });
+
+  it('answers 300 lookups made at once, repeats and absent digests included, each with its own row', async () => {
+    await s.grants.ensure({ id: 'g6', tenantId: 't1', clientId: 'c1', subject: 'u1', scope: 's', createdAt: T0, expiresAt: T0 + 3600, revokedAt: null });
+    const digests = Array.from({ length: 150 }, (_, i) => `at-6-${i}`);
+    for (const d of digests.filter((_, i) => i % 2 === 0)) {
+      await s.accessTokens.insert({ digest: d, tenantId: 't1', grantId: 'g6', clientId: 'c1', subject: d, scope: '', audience: [d], issuedAt: T0, expiresAt: T0 + 600, revokedAt: null });
+    }
+    const asked = [...digests, ...digests.slice().reverse()];
+    const found = await Promise.all(asked.map((d) => s.accessTokens.lookup(d)));
+    expect(found.map((r) => r?.subject)).toEqual(asked.map((d) => (Number(d.slice(5)) % 2 === 0 ? d : undefined)));
+    expect(found[0]).not.toBe(found[299]);
+    expect(found[0]?.audience).not.toBe(found[299]?.audience);
+  });
+
+  it('sees at once a token revoked by another process after this one looked it up', async () => {
+    await s.grants.ensure({ id: 'g7', tenantId: 't1', clientId: 'c1', subject: 'u1', scope: 's', createdAt: T0, expiresAt: T0 + 3600, revokedAt: null });
+    await s.accessTokens.insert({ digest: 'at-7', tenantId: 't1', grantId: 'g7', clientId: 'c1', subject: 'u1', scope: '', audience: [], issuedAt: T0, expiresAt: T0 + 600, revokedAt: null });
+    expect((await s.accessTokens.lookup('at-7'))?.revokedAt).toBeNull();
+    const script = `
+      const { openStorage } = await import(${JSON.stringify(new URL('../../dist/storage/index.js', import.meta.url).href)});
+      const s = await openStorage(process.argv[1], { migrate: false });
+      console.log(await s.accessTokens.revoke('at-7', ${T0 + 9}));
+      await s.close();`;
+    expect((await run(process.execPath, ['--input-type=module', '-e', script, db.url])).stdout.trim()).toBe('true');
+    expect((await s.accessTokens.lookup('at-7'))?.revokedAt).toBe(T0 + 9);
+  });
+
   it('cleanup removes expired tokens and artifacts but keeps used artifacts of a live grant', async () => {
     // code-1 (grant g1, live until T0+3600) expired at T0+60 but stays; code-expired (no grant) goes.
     const removed = await s.cleanup.expired(T0 + 700);

@@ -3,6 +3,7 @@ import { createBatcher } from '../batch.js';
 import type { Database } from '../schema.js';
 import type { AccessTokenStore } from '../stores.js';
 import type { AccessTokenRecord } from '../types.js';
+import { accessTokenLookup } from './access_tokens_lookup.js';
 import { json, parse } from './common.js';
 
 /** Rows per INSERT: 100 × 10 parameters stays far below both backends' limits. */
@@ -31,6 +32,7 @@ export function accessTokenStore(db: Kysely<Database>): AccessTokenStore {
         }
       );
     },
+    lookup: accessTokenLookup(db),
     async revoke(digest, now) {
       const r = await db.updateTable('access_tokens').set({ revoked_at: now }).where('digest', '=', digest).where('revoked_at', 'is', null).executeTakeFirst();
       return Number(r.numUpdatedRows) > 0;
