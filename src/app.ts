@@ -58,6 +58,9 @@ export async function buildApp(deps: AppDeps): Promise<{ app: FastifyInstance; s
     childLoggerFactory: (logger) => logger,
     bodyLimit: BODY_LIMIT,
     return503OnClosing: true,
+    // X-Forwarded-For/-Proto are believed only from the configured proxies (DESIGN.md §1):
+    // from anyone else they would let a client pick the IP the throttle and audit see.
+    trustProxy: deps.config.trustedProxies.length ? deps.config.trustedProxies : false,
   });
   const services = createServices(deps, app.log);
   // After the server has stopped and in-flight requests are answered: their mail goes out (bounded wait).
