@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { systemClock, systemRandom, type Clock, type Random } from './clock.js';
 import type { Config } from './config.js';
 import { accountJobsIdle } from './accounts/background.js';
+import { registerAdminApi } from './admin/routes.js';
 import type { Services } from './http/context.js';
 import { installErrorHandler } from './http/error_handler.js';
 import { registerRoutes } from './http/routes.js';
@@ -73,5 +74,6 @@ export async function buildApp(deps: AppDeps): Promise<{ app: FastifyInstance; s
   await app.register(cookie, { hook: false });
   installErrorHandler(app);
   registerRoutes(app, services);
+  registerAdminApi(app, services);
   return { app, services };
 }

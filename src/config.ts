@@ -30,6 +30,11 @@ export interface Config {
   cacheCheckMs: number;
   /** How often expired rows are removed. */
   cleanupIntervalMs: number;
+  /**
+   * Password of the first operator, created on first start (src/admin/bootstrap.ts); unset,
+   * one is generated into `admin-password.txt` beside the SQLite file (or under ./data).
+   */
+  adminPassword: string | undefined;
   mail: {
     /** `smtp://user:pass@host:port` or `smtps://…`; unset means the development outbox. */
     smtpUrl: string | undefined;
@@ -57,6 +62,7 @@ const schema = z.object({
   SMTP_URL: z.string().refine(isSmtpUrl, 'must be smtp://[user:password@]host[:port] or smtps://…').optional(),
   MAIL_FROM: z.string().regex(/^[^\s@<>"(),;:]+@[^\s@<>"(),;:]+$/, 'must be a bare email address, such as no-reply@example.com').optional(),
   TESSERA_OUTBOX_DIR: z.string().default('data/outbox'),
+  TESSERA_ADMIN_PASSWORD: z.string().optional(),
 });
 
 function isSmtpUrl(value: string): boolean {
@@ -90,6 +96,7 @@ export function loadConfig(env: ConfigInput = process.env as ConfigInput): Confi
     keys: { jwksCacheSeconds: 300 },
     cacheCheckMs: 1000,
     cleanupIntervalMs: 10 * 60 * 1000,
+    adminPassword: e.TESSERA_ADMIN_PASSWORD,
     mail: {
       smtpUrl: e.SMTP_URL,
       defaultFrom: e.MAIL_FROM ?? `no-reply@${new URL(e.TESSERA_PUBLIC_URL ?? 'http://localhost').hostname}`,

@@ -21,10 +21,21 @@ export type OAuthErrorCode =
   | 'interaction_required'
   | 'request_not_supported'
   | 'request_uri_not_supported'
+  // RFC 9101 §6.2 / RFC 9126 §4: a pushed request's request_uri that is unknown, used or expired.
+  | 'invalid_request_uri'
+  // RFC 9449 §7.1 / §8: a DPoP proof that fails its checks, or lacks the server's current nonce.
+  | 'invalid_dpop_proof'
+  | 'use_dpop_nonce'
   | 'server_error'
   | 'temporarily_unavailable'
   | 'not_found'
-  | 'method_not_allowed';
+  | 'method_not_allowed'
+  // Admin API: the change clashes with what exists (a taken id, username, audience or scope).
+  | 'conflict'
+  // RFC 8628 §3.5: the device code grant's polling answers.
+  | 'authorization_pending'
+  | 'slow_down'
+  | 'expired_token';
 
 const DEFAULT_STATUS: Record<OAuthErrorCode, number> = {
   invalid_request: 400,
@@ -43,10 +54,18 @@ const DEFAULT_STATUS: Record<OAuthErrorCode, number> = {
   interaction_required: 400,
   request_not_supported: 400,
   request_uri_not_supported: 400,
+  invalid_request_uri: 400,
+  // At the token endpoint (RFC 9449 §5, §8); resources answer 401 with a DPoP challenge (dpop/resource.ts).
+  invalid_dpop_proof: 400,
+  use_dpop_nonce: 400,
   server_error: 500,
   temporarily_unavailable: 503,
   not_found: 404,
   method_not_allowed: 405,
+  conflict: 409,
+  authorization_pending: 400,
+  slow_down: 400,
+  expired_token: 400,
 };
 
 export class OAuthError extends Error {
@@ -58,19 +77,22 @@ export class OAuthError extends Error {
     readonly error: OAuthErrorCode,
     /** Safe to show: lowercase and specific ("authorization code was already used"). */
     readonly description: string,
-    options: { status?: number; headers?: Record<string, string>; detail?: unknown } = {},
+    options: { status?: number; headers?: Record<string, string>; detail?: unknown; field?: string } = {},
   ) {
     super(`${error}: ${description}`);
     this.status = options.status ?? DEFAULT_STATUS[error];
     this.headers = options.headers ?? {};
     this.detail = options.detail;
+    this.field = options.field;
   }
 
   /** Logged only, never sent. */
   readonly detail: unknown;
+  /** Admin API: the request field at fault, as a path (`redirect_uris[0]`); sent when set. */
+  readonly field: string | undefined;
 
-  toJSON(): { error: string; error_description: string } {
-    return { error: this.error, error_description: this.description };
+  toJSON(): { error: string; error_description: string; field?: string } {
+    return { error: this.error, error_description: this.description, ...(this.field !== undefined && { field: this.field }) };
   }
 }
 

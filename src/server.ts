@@ -1,3 +1,4 @@
+import { ensureAdminTenant, ensureFirstOperator, firstOperatorMessage } from './admin/bootstrap.js';
 import { buildApp } from './app.js';
 import { systemClock, systemRandom } from './clock.js';
 import type { Config } from './config.js';
@@ -12,6 +13,9 @@ export async function startServer(config: Config): Promise<{ close(): Promise<vo
   const storage = await openStorage(config.databaseUrl);
   const deps = { storage, clock: systemClock, random: systemRandom };
   if (await ensureDefaultTenant(deps)) logger.info('created the default tenant with its signing keys');
+  if (await ensureAdminTenant(deps, config.publicUrl)) logger.info('created the admin tenant and the admin console client');
+  const operator = await ensureFirstOperator(deps, config);
+  if (operator) logger.info(firstOperatorMessage(operator, config.publicUrl));
   const { app, services } = await buildApp({ config, storage, logger });
 
   const cleanup = async () => {

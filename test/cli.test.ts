@@ -139,6 +139,8 @@ describe.each(BACKENDS)('tessera CLI on %s', (backend) => {
     id: 'default', display_name: 'Default', issuer: `${PUBLIC_URL}/realms/default`, default_audience: null,
     session_idle_seconds: 1800, session_max_seconds: 36000, personal_token_max_days: 90, registration: false, require_verified_email: false, email_from: null, created_at: recent(), updated_at: recent(),
   };
+  // Built in like default: its users are the operators (src/admin/bootstrap.ts).
+  const adminTenant = { ...defaultTenant, id: 'admin', display_name: 'Tessera administration', issuer: `${PUBLIC_URL}/realms/admin` };
 
   beforeAll(async () => {
     database = await createTestDatabase(backend);
@@ -158,7 +160,7 @@ describe.each(BACKENDS)('tessera CLI on %s', (backend) => {
   });
 
   it('manages tenants: create, list, update, delete; refuses duplicates, bad ids and deleting default', async () => {
-    expect(await cli.ok('tenant', 'list')).toEqual({ tenants: [defaultTenant] });
+    expect(await cli.ok('tenant', 'list')).toEqual({ tenants: [adminTenant, defaultTenant] });
 
     const acme = await cli.ok('tenant', 'create', 'acme', '--display-name', 'Acme Corp', '--default-audience', 'https://api.acme.example/');
     expect(acme).toEqual({
@@ -183,7 +185,7 @@ describe.each(BACKENDS)('tessera CLI on %s', (backend) => {
     expect(await cli.fails('tenant', 'update', 'acme', '--registration', 'maybe')).toEqual(inputError('tenant update', '--registration must be on or off, not "maybe"'));
     expect(await cli.fails('tenant', 'update', 'acme', '--email-from', 'Acme <no-reply@acme.test>')).toEqual(inputError('tenant update', 'email "Acme <no-reply@acme.test>" is not a valid email address'));
     // The refused commands changed nothing: no tenant "bad id!", default's name and acme's audience intact.
-    expect(await cli.ok('tenant', 'list')).toEqual({ tenants: [updated, defaultTenant] });
+    expect(await cli.ok('tenant', 'list')).toEqual({ tenants: [updated, adminTenant, defaultTenant] });
     const open = await cli.ok('tenant', 'update', 'acme', '--registration', 'on', '--require-verified-email', 'on', '--email-from', 'no-reply@acme.test');
     expect(open).toEqual({ ...updated, registration: true, require_verified_email: true, email_from: 'no-reply@acme.test', updated_at: expect.any(Number) });
     const closed = await cli.ok('tenant', 'update', 'acme', '--registration', 'off', '--email-from', '');
@@ -446,7 +448,7 @@ describe.each(BACKENDS)('tessera CLI on %s', (backend) => {
     );
     expect(smoke).toEqual({
       id: ID, tenant: 'default', username: 'smoke', email: 'smoke@example.test', email_verified: false, name: null, disabled: false,
-      created_at: recent(), updated_at: smoke.created_at,
+      must_change_password: false, created_at: recent(), updated_at: smoke.created_at,
     });
     const alice = await cliFor(database.url, 'wonderland-42\r\n').ok(
       'user', 'create', '--tenant', 'default', '--username', 'Alice', '--password-stdin', '--email', 'alice@example.test', '--email-verified', '--name', 'Alice Liddell',

@@ -4,6 +4,8 @@ import { createTenant } from '../src/manage/tenants.js';
 import { BACKENDS, PUBLIC_URL, startTestApp, type TestApp } from './helpers.js';
 
 const ISSUER = `${PUBLIC_URL}/realms/default`;
+/** RFC 7523 client assertions: asymmetric algorithms only (no none, no HS*). */
+const ASSERTION_ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
 
 describe.each(BACKENDS)('discovery and JWKS on %s', (backend) => {
   let t: TestApp;
@@ -22,16 +24,24 @@ describe.each(BACKENDS)('discovery and JWKS on %s', (backend) => {
     revocation_endpoint: `${issuer}/protocol/openid-connect/revoke`,
     introspection_endpoint: `${issuer}/protocol/openid-connect/token/introspect`,
     end_session_endpoint: `${issuer}/protocol/openid-connect/logout`,
+    device_authorization_endpoint: `${issuer}/protocol/openid-connect/auth/device`,
     backchannel_logout_supported: true,
     backchannel_logout_session_supported: true,
     jwks_uri: `${issuer}/protocol/openid-connect/certs`,
-    grant_types_supported: ['authorization_code', 'client_credentials', 'refresh_token', 'password', 'implicit'],
+    grant_types_supported: [
+      'authorization_code', 'client_credentials', 'refresh_token', 'password', 'urn:ietf:params:oauth:grant-type:device_code',
+      'urn:ietf:params:oauth:grant-type:token-exchange', 'implicit',
+    ],
     response_types_supported: ['code', 'token', 'id_token', 'id_token token', 'code id_token', 'code token', 'code id_token token'],
     response_modes_supported: ['query', 'fragment', 'form_post', 'web_page'],
     code_challenge_methods_supported: ['S256'],
-    token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
-    revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
-    introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+    dpop_signing_alg_values_supported: ['ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'],
+    token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
+    token_endpoint_auth_signing_alg_values_supported: ASSERTION_ALGS,
+    revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
+    revocation_endpoint_auth_signing_alg_values_supported: ASSERTION_ALGS,
+    introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'private_key_jwt'],
+    introspection_endpoint_auth_signing_alg_values_supported: ASSERTION_ALGS,
     scopes_supported: ['openid', 'profile', 'email', 'offline_access', ...scopes],
     subject_types_supported: ['public'],
     id_token_signing_alg_values_supported: ['RS256', 'ES256', 'EdDSA'],
@@ -40,6 +50,8 @@ describe.each(BACKENDS)('discovery and JWKS on %s', (backend) => {
     claims_parameter_supported: false,
     request_parameter_supported: false,
     request_uri_parameter_supported: false,
+    pushed_authorization_request_endpoint: `${issuer}/protocol/openid-connect/ext/par/request`,
+    require_pushed_authorization_requests: false,
     authorization_response_iss_parameter_supported: true,
   });
 

@@ -118,7 +118,7 @@ describe.each(BACKENDS)('user management on %s', (backend) => {
     expect(await verifyPassword(u.passwordHash, 'wonderland-42')).toBe(true);
     expect(userView(u)).toEqual({
       id: expect.stringMatching(/^[A-Za-z0-9][A-Za-z0-9_-]{21}$/), tenant: 'default', username: 'Alice', email: 'alice@example.test',
-      email_verified: true, name: 'Alice L.', disabled: false, created_at: now(), updated_at: now(),
+      email_verified: true, name: 'Alice L.', disabled: false, must_change_password: false, created_at: now(), updated_at: now(),
     });
     expect(await requireUser(deps, 'default', 'ALICE')).toEqual(u);
     expect(await requireUser(deps, 'default', u.id)).toEqual(u);

@@ -38,7 +38,7 @@ export async function changePassword(ctx: TenantContext, req: FastifyRequest, us
   if (problem) throw new InputError(problem);
   if (params.get('password_confirm') !== password) throw new InputError('the two new passwords do not match');
   await checkCurrentPassword(ctx, req, user, params);
-  await ctx.services.storage.users.update({ ...user, passwordHash: await hashPassword(password), updatedAt: seconds(ctx.services.clock) });
+  await ctx.services.storage.users.update({ ...user, passwordHash: await hashPassword(password), mustChangePassword: false, updatedAt: seconds(ctx.services.clock) });
   await endSessions(requestDeps(ctx, user.id), ctx.tenant.id, user.id, sessionKey);
   await audit(ctx, { type: 'user.password_changed', actor: user.id, userId: user.id, ip: req.ip });
   return 'Your password has been changed. You were signed out everywhere else.';

@@ -30,7 +30,7 @@ export async function sendResetMail(ctx: TenantContext, login: string, interacti
 export async function resetPassword(ctx: TenantContext, user: User, data: ActionData, password: string, ip: string): Promise<User> {
   const { storage, clock } = ctx.services;
   const next: User = {
-    ...user, passwordHash: await hashPassword(password), updatedAt: seconds(clock),
+    ...user, passwordHash: await hashPassword(password), mustChangePassword: false, updatedAt: seconds(clock),
     emailVerified: user.emailVerified || (user.email !== null && user.email === data.email),
   };
   await storage.users.update(next);

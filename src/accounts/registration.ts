@@ -45,7 +45,7 @@ export async function createSignedUpUser(ctx: TenantContext, data: ActionData, i
   const now = seconds(clock);
   const user: User = {
     tenantId: ctx.tenant.id, id: identifier(random), username: data.username!, email: data.email!, emailVerified: true,
-    name: null, passwordHash: data.passwordHash!, disabled: false, createdAt: now, updatedAt: now,
+    name: null, passwordHash: data.passwordHash!, disabled: false, mustChangePassword: false, createdAt: now, updatedAt: now,
   };
   try {
     await storage.users.create(user);

@@ -1,3 +1,4 @@
+import { ensureAdminTenant } from '../admin/bootstrap.js';
 import { systemClock, systemRandom } from '../clock.js';
 import { loadConfig, type Config, type ConfigInput } from '../config.js';
 import { InputError } from '../errors.js';
@@ -72,6 +73,8 @@ export async function main(argv: string[]): Promise<number> {
           storage = await openStorage(cliEnv.config().databaseUrl);
           // The CLI may run before the server ever started: `default` exists for it too.
           await ensureDefaultTenant({ storage, clock: systemClock, random: systemRandom });
+          // And `admin`, so operators can be managed before the first start (which adds the first one).
+          await ensureAdminTenant({ storage, clock: systemClock, random: systemRandom }, cliEnv.config().publicUrl, { correct: false });
         }
         // Changes that end sessions tell the clients by back-channel logout, as the server would.
         logout ??= operatorLogout(cliEnv.config(), storage, createLogger('error', process.stderr));

@@ -9,6 +9,7 @@ import { authorizationTarget } from '../tokens/authorization_response.js';
 import { errorBody } from '../ui/pages.js';
 import { sendPage } from '../ui/respond.js';
 import { proceed, renderLogin, renderSignUp, responseTarget, sessionIsFresh } from './authorize_flow.js';
+import { authorizationParameters } from './authorize_pushed.js';
 import { errorResponseMode, resolveClientAndRedirect, safeGet, validateRequest } from './authorize_request.js';
 
 /** An error the user sees on Tessera's page, because there is no safe place to redirect to. */
@@ -38,9 +39,11 @@ const signUpClosed = () => new OAuthError('access_denied', 'sign-up is not open 
 async function authorize(ctx: TenantContext, req: FastifyRequest, reply: FastifyReply, signUp: boolean) {
   if (signUp && !ctx.tenant.registration) return sendErrorPage(reply, signUpClosed(), 403);
   // RFC 6749 §3.1: GET must be supported, POST may be; unknown parameters are ignored (§3.1).
-  const params = req.method === 'POST' ? formBody(req) : new FormParams((req.query ?? {}) as Record<string, string | string[]>);
-  let client, redirect;
+  const front = req.method === 'POST' ? formBody(req) : new FormParams((req.query ?? {}) as Record<string, string | string[]>);
+  let params: FormParams, pushed: string | undefined, client, redirect;
   try {
+    // RFC 9126 §4: with a pushed request's request_uri, only the pushed parameters count.
+    ({ params, pushed } = await authorizationParameters(ctx, front));
     ({ client, ...redirect } = await resolveClientAndRedirect(ctx, params));
   } catch (err) {
     if (err instanceof OAuthError) return sendErrorPage(reply, err);
@@ -49,7 +52,9 @@ async function authorize(ctx: TenantContext, req: FastifyRequest, reply: Fastify
   const fallback = { redirectUri: redirect.redirectUri, responseMode: errorResponseMode(params), state: safeGet(params, 'state'), clientName: client.name, afterPost: false };
   let request;
   try {
-    request = validateRequest(ctx, client, redirect, params);
+    // RFC 9126 §4: a client registered with require_pushed_authorization_requests uses PAR only.
+    if (client.requirePar && pushed === undefined) throw new OAuthError('invalid_request', 'this client must use pushed authorization requests');
+    request = { ...validateRequest(ctx, client, redirect, params), ...(pushed !== undefined && { pushedRequest: pushed }) };
     await authorizationTarget(ctx, client, request);
   } catch (err) {
     if (!(err instanceof OAuthError)) throw err;

@@ -11,9 +11,10 @@ import { issueAuthorization } from '../tokens/authorization_response.js';
 import { signUpBody } from '../ui/account_pages.js';
 import { consentBody, loginBody } from '../ui/pages.js';
 import { formTarget, sendPage } from '../ui/respond.js';
+import { spendOrRefuse } from './authorize_pushed.js';
 import type { AuthorizationRequest } from './authorize_request.js';
 
-export type LoginAction = 'authenticate' | 'consent' | 'registration' | 'reset-credentials';
+export type LoginAction = 'authenticate' | 'consent' | 'registration' | 'reset-credentials' | 'required-action';
 
 export const loginActionUrl = (ctx: TenantContext, action: LoginAction): string =>
   `${ctx.issuer}/login-actions/${action}`;
@@ -72,7 +73,7 @@ async function renderConsent(ctx: TenantContext, reply: FastifyReply, client: Cl
   });
 }
 
-const OIDC_DESCRIPTIONS: Record<string, string> = {
+export const OIDC_DESCRIPTIONS: Record<string, string> = {
   openid: 'Know who you are',
   profile: 'See your name and username',
   email: 'See your email address',
@@ -85,7 +86,7 @@ const OIDC_DESCRIPTIONS: Record<string, string> = {
  */
 async function needsConsent(ctx: TenantContext, client: Client, req: AuthorizationRequest, user: User): Promise<boolean> {
   if (req.prompt.includes('consent')) return true;
-  if (client.secretDigest === null && isDeviceLocal(req.redirectUri)) return true;
+  if (client.tokenEndpointAuthMethod === 'none' && isDeviceLocal(req.redirectUri)) return true;
   if (client.consent === 'skip') return false;
   const remembered = await ctx.services.storage.consents.get(ctx.tenant.id, user.id, client.clientId);
   // No remembered consent at all means asking, even for a request that names no scope.
@@ -117,6 +118,9 @@ export async function proceed(
     return renderConsent(ctx, reply, client, interaction ?? (await startInteraction(ctx, httpReq, reply, req)), signedIn.user);
   }
   if (interaction) await completeInteraction(ctx, interaction);
+  // RFC 9126 §4: a pushed request's request_uri is one-time use; it is spent here.
+  const refused = await spendOrRefuse(ctx, reply, req);
+  if (refused) return refused;
   const target = responseTarget(req, client, interaction !== undefined);
   try {
     const params = await issueAuthorization(ctx, client, req, signedIn.user, signedIn.session);

@@ -27,6 +27,10 @@ export interface AuthorizationRequest {
   maxAge?: number;
   loginHint?: string;
   codeChallenge?: string;
+  /** RFC 9449 §10 `dpop_jkt`: the DPoP key the code is bound to (code flows only). */
+  dpopJkt?: string;
+  /** Storage key of the pushed request (RFC 9126) it came from, spent when the response is issued. */
+  pushedRequest?: string;
 }
 
 /** Scopes every client may ask for: they belong to OpenID Connect, not to an API. */
@@ -129,8 +133,11 @@ export function validateRequest(ctx: TenantContext, client: Client, redirect: { 
     if (method !== undefined && method !== 'S256') throw new OAuthError('invalid_request', `code_challenge_method ${method} is not allowed; use S256`);
     if (codeChallenge !== undefined && !/^[A-Za-z0-9_-]{43}$/.test(codeChallenge)) throw new OAuthError('invalid_request', 'code_challenge must be a base64url SHA-256 value (43 characters)');
     if (codeChallenge !== undefined && method === undefined) throw new OAuthError('invalid_request', 'code_challenge_method is required (S256)');
-    if (codeChallenge === undefined && client.secretDigest === null) throw new OAuthError('invalid_request', 'PKCE is required for public clients: send code_challenge with code_challenge_method S256');
+    if (codeChallenge === undefined && client.tokenEndpointAuthMethod === 'none') throw new OAuthError('invalid_request', 'PKCE is required for public clients: send code_challenge with code_challenge_method S256');
   }
+  const dpopJkt = params.get('dpop_jkt');
+  // RFC 9449 §10: the RFC 7638 SHA-256 thumbprint of the key the token request will prove.
+  if (dpopJkt !== undefined && !/^[A-Za-z0-9_-]{43}$/.test(dpopJkt)) throw new OAuthError('invalid_request', 'dpop_jkt must be a base64url SHA-256 JWK thumbprint (43 characters)');
   return {
     clientId: client.clientId,
     redirectUri: redirect.redirectUri,
@@ -146,5 +153,6 @@ export function validateRequest(ctx: TenantContext, client: Client, redirect: { 
     maxAge: maxAgeRaw === undefined ? undefined : Number(maxAgeRaw),
     loginHint: params.get('login_hint'),
     codeChallenge: responseType.includes('code') ? codeChallenge : undefined,
+    ...(dpopJkt !== undefined && responseType.includes('code') && { dpopJkt }),
   };
 }

@@ -24,8 +24,12 @@ async function accessTokenView(ctx: TenantContext, caller: Introspector, token: 
     exp: info.expiresAt,
     iat: info.issuedAt,
     iss: ctx.issuer,
-    token_type: 'Bearer',
+    // RFC 9449 §6.2: a DPoP-bound token says so, and names its key.
+    token_type: info.jkt === undefined ? 'Bearer' : 'DPoP',
     ...(info.jti !== undefined && { jti: info.jti }),
+    ...(info.jkt !== undefined && { cnf: { jkt: info.jkt } }),
+    // RFC 8693 §4.1 / RFC 7662 §2.2: the delegation chain of an exchanged token.
+    ...(info.act !== undefined && { act: info.act }),
   };
 }
 

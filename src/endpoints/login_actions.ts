@@ -16,6 +16,7 @@ import { safeGet } from './authorize_request.js';
 import { currentSession, startSession } from '../http/session.js';
 import { sendErrorPage } from './authorize.js';
 import { proceed, renderLogin, responseTarget } from './authorize_flow.js';
+import { startPasswordUpdate } from './required_action.js';
 
 const INVALID = 'Invalid username or password.';
 
@@ -98,6 +99,8 @@ export const authenticateEndpoint = formAction(async (ctx, req, reply, { params,
   if (user.disabled) await audit(ctx, { type: 'sign_in.failure', actor: user.id, userId: user.id, clientId: client.clientId, ip: req.ip, detail: { reason: 'user_disabled' } });
   if (user.disabled) return renderLogin(ctx, reply, client, interaction, { status: 403, username, error: 'This account is disabled. Contact the administrator.' });
   if (ctx.tenant.requireVerifiedEmail && !user.emailVerified) return unverified(ctx, req, reply, user, client, interaction);
+  // Keycloak's "update password" required action: a new password first, then the session.
+  if (user.mustChangePassword) return startPasswordUpdate(ctx, reply, user, client, interaction);
   const session = await startSession(ctx, req, reply, user, ['pwd']);
   await audit(ctx, { type: 'sign_in.success', actor: user.id, userId: user.id, clientId: client.clientId, ip: req.ip, detail: { method: 'pwd' } });
   return proceed(ctx, req, reply, client, interaction.request, { session, user }, interaction);

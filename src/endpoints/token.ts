@@ -1,4 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { tokenRequestSender } from '../dpop/binding.js';
 import { OAuthError } from '../errors.js';
 import { grants } from '../grants/index.js';
 import { authenticateClient } from '../http/client_auth.js';
@@ -30,7 +31,11 @@ export async function tokenEndpoint(ctx: TenantContext, req: FastifyRequest, rep
     throw new OAuthError('unauthorized_client', `the client is not allowed to use the ${grantType} grant`);
   }
   const own = params.only(VISIBLE.get(grantType)!);
-  const body = await grant.handle({ ...ctx, client, params: own, request: req });
+  // RFC 9449 §5: only a request with a DPoP header (or a client that must send one) pays for it.
+  const sender = req.headers.dpop === undefined && !client.client.dpopBoundAccessTokens ? undefined : await tokenRequestSender(ctx, req, reply, client.client);
+  const body = await grant.handle({ ...ctx, client, params: own, request: req, sender });
+  // The grant's access token is bound to the proof's key (tokens/access_token.ts).
+  if (sender && body.token_type === 'Bearer') body.token_type = 'DPoP';
   // Keycloak's token responses name the not-before policy (epoch seconds, 0 = none); its adapters read it.
   body['not-before-policy'] = notBeforeOf(ctx, client.client);
   // RFC 6749 §5.1: the response carries credentials and must not be cached.

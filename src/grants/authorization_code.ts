@@ -7,6 +7,7 @@ import { issueRefreshToken } from '../tokens/refresh_token.js';
 import { issueIdToken } from '../tokens/id_token.js';
 import { storageKey } from '../tokens/opaque.js';
 import { audit } from '../audit.js';
+import { assertSameKey } from '../dpop/binding.js';
 import type { GrantHandler } from './types.js';
 
 const invalid = (description: string) => new OAuthError('invalid_grant', description);
@@ -55,6 +56,8 @@ export const authorizationCode: GrantHandler = {
     if ((data.redirectUriGiven || redirectUri !== undefined) && redirectUri !== data.redirectUri) {
       throw invalid('redirect_uri does not match the authorization request');
     }
+    // RFC 9449 §10: a code requested with dpop_jkt is redeemed only with a proof of that key.
+    assertSameKey(ctx.sender, data.dpopJkt, 'authorization code');
 
     // Of concurrent redemptions exactly one consumes the code; the others are reuse (SECURITY-CHECKLIST 22).
     if (!(await storage.artifacts.consume('authorization_code', key, now))) return reused(found.grantId);

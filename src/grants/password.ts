@@ -82,6 +82,11 @@ export const password: GrantHandler = {
       await audit(ctx, { type: 'sign_in.failure', actor: user.id, userId: user.id, clientId: client.clientId, ip, detail: { reason: 'email_not_verified', grant_type: 'password' } });
       throw new OAuthError('invalid_grant', 'the email address of this account is not verified');
     }
+    // A password that must be replaced is replaced in a browser first (endpoints/required_action.ts).
+    if (user.mustChangePassword) {
+      await audit(ctx, { type: 'sign_in.failure', actor: user.id, userId: user.id, clientId: client.clientId, ip, detail: { reason: 'password_change_required', grant_type: 'password' } });
+      throw new OAuthError('invalid_grant', 'the password of this account must be changed; sign in with a browser first');
+    }
     await audit(ctx, { type: 'sign_in.success', actor: user.id, userId: user.id, clientId: client.clientId, ip, detail: { method: 'pwd', grant_type: 'password' } });
 
     const grantId = identifier(random);

@@ -9,6 +9,7 @@ import { issueRefreshToken, OFFLINE_IDLE_SECONDS, readRefreshToken, type Refresh
 import { parseScope } from '../tokens/scope.js';
 import { notBeforeOf } from '../tokens/not_before.js';
 import { audit } from '../audit.js';
+import { assertSameKey } from '../dpop/binding.js';
 import type { GrantContext, GrantHandler } from './types.js';
 
 const invalid = (description: string) => new OAuthError('invalid_grant', description);
@@ -51,6 +52,8 @@ export const refreshToken: GrantHandler = {
     if (!found || found.tenantId !== ctx.tenant.id || found.clientId !== client.clientId || found.grantId === null) throw invalid('refresh token is invalid');
     const data = found.data as unknown as RefreshData;
     if (data.userId !== claims.sub || data.sid !== claims.sid) throw invalid('refresh token is invalid');
+    // RFC 9449 §5: a bound token is refreshed only with a proof of its key (SECURITY-CHECKLIST 34).
+    assertSameKey(ctx.sender, data.jkt, 'refresh token');
     const grantId = found.grantId;
     const reused = async (): Promise<never> => {
       // RFC 9700 §4.14.2: a rotated-out token presented again means an attacker and the

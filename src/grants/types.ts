@@ -1,4 +1,5 @@
 import type { FastifyRequest } from 'fastify';
+import type { SenderBinding } from '../dpop/binding.js';
 import type { AuthenticatedClient } from '../http/client_auth.js';
 import type { TenantContext } from '../http/context.js';
 import type { FormParams } from '../http/form.js';
@@ -9,6 +10,8 @@ export interface GrantContext extends TenantContext {
   client: AuthenticatedClient;
   params: FormParams;
   request: FastifyRequest;
+  /** The key of the request's DPoP proof (RFC 9449 §5); what is issued is bound to it. */
+  sender?: SenderBinding;
 }
 
 /** One grant type of the token endpoint (DESIGN.md §2), registered in `grants/index.ts`. */

@@ -2,24 +2,41 @@ import type { FastifyRequest } from 'fastify';
 import { secretMatchesDigest } from '../crypto/digest.js';
 import { OAuthError } from '../errors.js';
 import type { Api, Client } from '../storage/types.js';
+import { authenticateByAssertion } from './client_assertion.js';
 import type { TenantContext } from './context.js';
 import type { FormParams } from './form.js';
 
 /** The client a request authenticated as, and how. */
 export interface AuthenticatedClient {
   client: Client;
-  method: 'client_secret_basic' | 'client_secret_post' | 'none';
+  method: 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt' | 'none';
 }
+
+const PRIVATE_KEY_JWT_ONLY = 'the client must authenticate with a client assertion (private_key_jwt)';
 
 /** A digest no secret matches: unknown clients cost the same comparison as known ones. */
 const DUMMY_DIGEST = 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA';
 
-function invalidClient(ctx: TenantContext, description: string): OAuthError {
+function invalidClient(ctx: TenantContext, description: string, detail?: unknown): OAuthError {
   // RFC 6749 §5.2: 401 with a WWW-Authenticate challenge for the scheme the client can use.
   return new OAuthError('invalid_client', description, {
     status: 401,
     headers: { 'www-authenticate': `Basic realm="${ctx.tenant.id}", charset="UTF-8"` },
+    detail,
   });
+}
+
+/** Whether the request authenticates with a client assertion (RFC 7521 §4.2); two lookups, so the secret path stays as fast. */
+const hasAssertion = (params: FormParams) => params.get('client_assertion') !== undefined || params.get('client_assertion_type') !== undefined;
+
+/** RFC 7523 §2.2: the assertion is the only client credential of the request. */
+function byAssertion(ctx: TenantContext, req: FastifyRequest, params: FormParams): Promise<Client> {
+  // RFC 6749 §2.3: a client MUST NOT use more than one authentication method per request.
+  if (req.headers.authorization !== undefined && /^\s*basic\b/i.test(req.headers.authorization)) {
+    throw new OAuthError('invalid_request', 'client credentials were given both in the authorization header and as a client assertion');
+  }
+  if (params.get('client_secret') !== undefined) throw new OAuthError('invalid_request', 'client_secret and client_assertion must not be used together');
+  return authenticateByAssertion(ctx, params, (description, detail) => invalidClient(ctx, description, detail));
 }
 
 /** RFC 6749 §2.3.1: id and secret are form-encoded before they are joined with ":". */
@@ -61,18 +78,21 @@ function presentedCredentials(ctx: TenantContext, req: FastifyRequest, params: F
 
 /**
  * Authenticates the client of a token-endpoint request (RFC 6749 §2.3): HTTP Basic, or
- * `client_id` + `client_secret` in the body, or `client_id` alone for a public client.
- * Confidential clients may use either secret method (§2.3.1: servers MUST support Basic).
+ * `client_id` + `client_secret` in the body, or `client_id` alone for a public client, or a
+ * client assertion (RFC 7523 §2.2) for a `private_key_jwt` client. Secret clients may use
+ * either secret method (§2.3.1: servers MUST support Basic); the others only their own.
  */
 export async function authenticateClient(ctx: TenantContext, req: FastifyRequest, params: FormParams): Promise<AuthenticatedClient> {
+  if (hasAssertion(params)) return { client: await byAssertion(ctx, req, params), method: 'private_key_jwt' };
   const { id, secret, basic } = presentedCredentials(ctx, req, params);
   const { cache } = ctx.services;
   const client = cache.peekClient(ctx.tenant.id, id) ?? (await cache.client(ctx.tenant.id, id));
 
-  if (client && client.secretDigest === null) {
+  if (client && client.tokenEndpointAuthMethod === 'none') {
     if (secret !== undefined) throw invalidClient(ctx, 'client authentication failed');
     return { client, method: 'none' };
   }
+  if (client && client.tokenEndpointAuthMethod === 'private_key_jwt') throw invalidClient(ctx, PRIVATE_KEY_JWT_ONLY);
   if (secret === undefined) throw invalidClient(ctx, 'client authentication failed');
   // Compare even when the client is unknown, so timing does not tell which ids exist.
   const matches = secretMatchesDigest(secret, client?.secretDigest ?? DUMMY_DIGEST);
@@ -85,15 +105,17 @@ export type Introspector = { kind: 'client'; client: Client } | { kind: 'api'; a
 
 /**
  * Authenticates an introspection request (RFC 7662 §2.1, SECURITY-CHECKLIST 45): a client
- * by its secret, as at the token endpoint, or an API by the credentials `tessera api create`
- * printed (its id and secret). A public client has nothing to prove who it is with, so it
- * is refused like a wrong secret.
+ * by its secret or its client assertion, as at the token endpoint, or an API by the
+ * credentials `tessera api create` printed (its id and secret). A public client has nothing
+ * to prove who it is with, so it is refused like a wrong secret.
  */
 export async function authenticateIntrospector(ctx: TenantContext, req: FastifyRequest, params: FormParams): Promise<Introspector> {
+  if (hasAssertion(params)) return { kind: 'client', client: await byAssertion(ctx, req, params) };
   const { id, secret } = presentedCredentials(ctx, req, params);
   const { cache } = ctx.services;
   const client = cache.peekClient(ctx.tenant.id, id) ?? (await cache.client(ctx.tenant.id, id));
   const api = client ? undefined : (cache.peekApiIndex(ctx.tenant.id) ?? (await cache.apiIndex(ctx.tenant.id))).list.find((a) => a.id === id);
+  if (client?.tokenEndpointAuthMethod === 'private_key_jwt') throw invalidClient(ctx, PRIVATE_KEY_JWT_ONLY);
   const stored = client ? client.secretDigest : api?.secretDigest;
   if (secret === undefined) throw invalidClient(ctx, 'client authentication failed');
   // Compare even when there is nothing to compare with, so timing does not tell which ids exist.

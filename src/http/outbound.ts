@@ -161,6 +161,18 @@ export async function resolveOutbound(url: URL, options: OutboundOptions, signal
 }
 
 /**
+ * A lookup that answers only `target`: the connection goes to the address checked by
+ * resolveOutbound, whatever a new lookup would say (DNS rebinding); TLS still verifies the
+ * certificate against the URL's host name (SNI and checkServerIdentity).
+ */
+export function pinnedLookup(target: ResolvedAddress): LookupFunction {
+  return (_hostname, opts, callback) => {
+    if ((opts as { all?: boolean }).all) (callback as (e: null, a: ResolvedAddress[]) => void)(null, [target]);
+    else callback(null, target.address, target.family);
+  };
+}
+
+/**
  * POSTs a form to a client-supplied URL under the outbound rules and resolves with the
  * response status (2xx); anything else rejects with an OutboundError. Redirects are not
  * followed (a 3xx is a failure) and the response body is never read.
@@ -172,12 +184,7 @@ export async function postForm(value: string, fields: Record<string, string>, op
   try {
     const target = await resolveOutbound(url, options, controller.signal);
     const body = new URLSearchParams(fields).toString();
-    // The connection goes to the address checked above, whatever a new lookup would say;
-    // TLS still verifies the certificate against the URL's host name (SNI and checkServerIdentity).
-    const pinned: LookupFunction = (_hostname, opts, callback) => {
-      if ((opts as { all?: boolean }).all) (callback as (e: null, a: ResolvedAddress[]) => void)(null, [target]);
-      else callback(null, target.address, target.family);
-    };
+    const pinned = pinnedLookup(target);
     const status = await new Promise<number>((resolve, reject) => {
       const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
       const req = send(

@@ -1,12 +1,16 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from 'fastify';
 import { accountEndpoint } from '../endpoints/account.js';
 import { discoveryEndpoint } from '../endpoints/discovery.js';
+import { deviceEndpoint } from '../endpoints/device.js';
+import { deviceAuthorizationEndpoint } from '../endpoints/device_authorization.js';
 import { endSessionEndpoint } from '../endpoints/end_session.js';
 import { introspectionEndpoint } from '../endpoints/introspect.js';
 import { jwksEndpoint } from '../endpoints/jwks.js';
+import { pushedAuthorizationEndpoint } from '../endpoints/par.js';
 import { resetPasswordLinkEndpoint, signUpLinkEndpoint, verifyEmailLinkEndpoint } from '../endpoints/action_links.js';
 import { authorizeEndpoint, registrationsEndpoint, sendErrorPage } from '../endpoints/authorize.js';
 import { consentEndpoint, loginActionEndpoint } from '../endpoints/login_actions.js';
+import { requiredActionEndpoint } from '../endpoints/required_action.js';
 import { registrationActionEndpoint } from '../endpoints/registration.js';
 import { resetCredentialsEndpoint } from '../endpoints/reset_credentials.js';
 import { revocationEndpoint } from '../endpoints/revoke.js';
@@ -45,6 +49,10 @@ export const ROUTES: Route[] = [
   { methods: ['POST'], path: '/protocol/openid-connect/token', handler: tokenEndpoint, cors: true, defaultAliases: ['/oauth/token', '/oauth2/token'] },
   { methods: ['POST'], path: '/protocol/openid-connect/revoke', handler: revocationEndpoint, cors: true, defaultAliases: ['/oauth/revoke', '/oauth2/revoke'] },
   { methods: ['POST'], path: '/protocol/openid-connect/token/introspect', handler: introspectionEndpoint },
+  // RFC 8628: the device asks for codes; the user enters the code on the device page.
+  { methods: ['POST'], path: '/protocol/openid-connect/auth/device', handler: deviceAuthorizationEndpoint },
+  { methods: ['GET', 'POST'], path: '/device', handler: deviceEndpoint, browser: true },
+  { methods: ['POST'], path: '/protocol/openid-connect/ext/par/request', handler: pushedAuthorizationEndpoint, cors: true },
   { methods: ['GET'], path: '/protocol/openid-connect/validate', handler: validateEndpoint, defaultAliases: ['/oauth2/validate'] },
   { methods: ['GET'], path: '/protocol/openid-connect/certs', handler: jwksEndpoint, defaultAliases: ['/.well-known/jwks.json'] },
   { methods: ['GET', 'POST'], path: '/protocol/openid-connect/userinfo', handler: userinfoEndpoint, cors: true, defaultAliases: ['/userinfo'] },
@@ -58,6 +66,8 @@ export const ROUTES: Route[] = [
   { methods: ['GET', 'POST'], path: '/login-actions/verify-email', handler: verifyEmailLinkEndpoint, browser: true },
   { methods: ['GET', 'POST'], path: '/login-actions/reset-password', handler: resetPasswordLinkEndpoint, browser: true },
   { methods: ['POST'], path: '/login-actions/consent', handler: consentEndpoint, browser: true },
+  // "Choose a new password" before a sign-in completes (users with must_change_password).
+  { methods: ['POST'], path: '/login-actions/required-action', handler: requiredActionEndpoint, browser: true },
   { methods: ['GET', 'POST'], path: '/account', handler: accountEndpoint, browser: true },
 ];
 

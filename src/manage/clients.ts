@@ -25,8 +25,14 @@ export const MAX_REFRESH_GRACE_SECONDS = 60;
 
 export const ID_TOKEN_ALGS = ['RS256', 'ES256', 'EdDSA'] as const;
 
-/** Methods a client may register; `private_key_jwt` arrives with JWT client authentication. */
-export const AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'none'] as const;
+/**
+ * Methods a client may register. `private_key_jwt` (RFC 7523 §2.2) clients have no secret but
+ * keys (`jwks` or `jwks_uri`); `client_secret_jwt` is not offered: secrets are digests (DESIGN.md §2).
+ */
+export const AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'] as const;
+
+/** How a client proves who it is: nothing (public), a secret, or a key; a client never changes kind. */
+const credentialKind = (method: string): 'public' | 'secret' | 'key' => (method === 'none' ? 'public' : method === 'private_key_jwt' ? 'key' : 'secret');
 
 /** Every field a client has; `update` takes any subset. */
 export interface ClientInput {
@@ -64,35 +70,37 @@ export interface ClientPolicy {
 }
 
 /**
- * A back-channel logout URI (§2.2): absolute, no fragment, no user information, https —
- * or http on a loopback host only while the server itself runs on plain-http loopback
- * (local development and tests). An IP literal must be a public address; a host name is
- * checked again, resolved, at every delivery (src/http/outbound.ts).
+ * A URL the server calls (a back-channel logout URI, §2.2; a jwks_uri, RFC 7591 §2): absolute,
+ * no fragment, no user information, https — or http on a loopback host only while the server
+ * itself runs on plain-http loopback (local development and tests). An IP literal must be a
+ * public address; a host name is checked again, resolved, at every call (src/http/outbound.ts).
  */
-export function checkBackchannelLogoutUri(value: string, policy: ClientPolicy): string {
+function checkCalledUri(label: string, value: string, policy: ClientPolicy): string {
   let url: URL;
   try {
     url = new URL(value);
   } catch {
-    throw new InputError(`back-channel logout URI ${JSON.stringify(value)} is not an absolute URI`);
+    throw new InputError(`${label} ${JSON.stringify(value)} is not an absolute URI`);
   }
-  if (value.includes('#')) throw new InputError(`back-channel logout URI ${value} must not contain a fragment`);
-  if (url.username || url.password) throw new InputError(`back-channel logout URI ${value} must not contain user information`);
+  if (value.includes('#')) throw new InputError(`${label} ${value} must not contain a fragment`);
+  if (url.username || url.password) throw new InputError(`${label} ${value} must not contain user information`);
   const dev = policy.publicUrl !== undefined && isLoopbackDevelopment(policy.publicUrl);
   if (url.protocol === 'http:') {
     if (!dev || !LOOPBACK_HOSTS.has(url.hostname)) {
-      throw new InputError(`back-channel logout URI ${value} must use https (http is allowed only on a loopback host while the server's own public URL is http on loopback)`);
+      throw new InputError(`${label} ${value} must use https (http is allowed only on a loopback host while the server's own public URL is http on loopback)`);
     }
   } else if (url.protocol !== 'https:') {
-    throw new InputError(`back-channel logout URI ${value} must use https`);
+    throw new InputError(`${label} ${value} must use https`);
   }
   const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
   if (isIP(host)) {
     const kind = addressKind(host);
-    if (kind !== 'public' && !(kind === 'loopback' && dev)) throw new InputError(`back-channel logout URI ${value} names a ${kind} address; the server sends nothing there`);
+    if (kind !== 'public' && !(kind === 'loopback' && dev)) throw new InputError(`${label} ${value} names a ${kind} address; the server calls nothing there`);
   }
   return value;
 }
+
+export const checkBackchannelLogoutUri = (value: string, policy: ClientPolicy): string => checkCalledUri('back-channel logout URI', value, policy);
 
 /**
  * Response types follow from grant types as in OpenID Connect Dynamic Registration §2:
@@ -182,8 +190,7 @@ function apply(base: Client, input: ClientInput, maxTtl: number, policy: ClientP
   // RFC 7591 §2: jwks_uri and jwks MUST NOT both be present, so setting one drops the other.
   if (input.jwksUri !== undefined && input.jwks !== undefined) throw new InputError('give a jwks URI or a jwks, not both (RFC 7591 §2)');
   if (input.jwksUri !== undefined) {
-    if (!/^https:\/\//.test(input.jwksUri)) throw new InputError('jwks URI must be an https URL');
-    c.jwksUri = input.jwksUri;
+    c.jwksUri = checkCalledUri('jwks URI', input.jwksUri, policy);
     c.jwks = null;
   }
   if (input.jwks !== undefined) {
@@ -199,6 +206,10 @@ function apply(base: Client, input: ClientInput, maxTtl: number, policy: ClientP
   if (c.tokenEndpointAuthMethod === 'none' && c.grantTypes.includes('client_credentials')) {
     // RFC 6749 §4.4: the client credentials grant is for confidential clients only.
     throw new InputError('a public client cannot use the client_credentials grant');
+  }
+  if (c.tokenEndpointAuthMethod === 'private_key_jwt' && c.jwks === null && c.jwksUri === null) {
+    // RFC 7523 §2.2: the server verifies the client's assertions with keys it registered.
+    throw new InputError('a private_key_jwt client needs its public keys: give jwks or a jwks URI');
   }
   return c;
 }
@@ -217,7 +228,8 @@ export async function createClient(deps: ManageDeps, tenantId: string, input: Cl
     throw new InputError('a public client has no secret: its token endpoint auth method is none');
   }
   const now = seconds(deps.clock);
-  const secret = isPublic ? undefined : secretValue(deps.random);
+  // A private_key_jwt client proves itself with its keys: it gets no secret (RFC 7523 §2.2).
+  const secret = isPublic || input.tokenEndpointAuthMethod === 'private_key_jwt' ? undefined : secretValue(deps.random);
   const base: Client = {
     tenantId, clientId: identifier(deps.random), name: '', secretDigest: secret ? digest(secret) : null,
     tokenEndpointAuthMethod: isPublic ? 'none' : 'client_secret_basic',
@@ -242,8 +254,14 @@ export async function requireClient(deps: ManageDeps, tenantId: string, clientId
 
 export async function updateClient(deps: ManageDeps, tenantId: string, clientId: string, input: ClientInput, maxTtl: number, policy: ClientPolicy = {}): Promise<Client> {
   const current = await requireClient(deps, tenantId, clientId);
-  if (input.public !== undefined || (input.tokenEndpointAuthMethod !== undefined && (input.tokenEndpointAuthMethod === 'none') !== (current.secretDigest === null))) {
+  const kindNow = credentialKind(current.tokenEndpointAuthMethod);
+  const kindNext = input.tokenEndpointAuthMethod === undefined ? kindNow : credentialKind(input.tokenEndpointAuthMethod);
+  if (input.public !== undefined || (kindNow === 'public') !== (kindNext === 'public')) {
     throw new InputError('a client cannot change between public and confidential; create a new client');
+  }
+  if (kindNow !== kindNext && (AUTH_METHODS as readonly string[]).includes(input.tokenEndpointAuthMethod!)) {
+    // A secret client has no keys to switch to, and a key client no secret: its credential is fixed at creation.
+    throw new InputError('a client cannot change between a secret and private_key_jwt; create a new client');
   }
   const next = apply(current, input, maxTtl, policy);
   next.updatedAt = seconds(deps.clock);
@@ -256,6 +274,22 @@ export async function deleteClient(deps: ManageDeps, tenantId: string, clientId:
   await requireClient(deps, tenantId, clientId);
   await deps.storage.clients.delete(tenantId, clientId);
   await recordAudit(deps, tenantId, { type: 'client.deleted', actor: deps.actor ?? OPERATOR, clientId });
+}
+
+/**
+ * Gives a secret client a new secret (256 bits, shown once, stored as its digest); the old one
+ * stops working at once. Public and private_key_jwt clients have none to rotate.
+ */
+export async function rotateClientSecret(deps: ManageDeps, tenantId: string, clientId: string): Promise<CreatedClient> {
+  const current = await requireClient(deps, tenantId, clientId);
+  if (credentialKind(current.tokenEndpointAuthMethod) !== 'secret') {
+    throw new InputError(`client ${clientId} has no secret to rotate (its token endpoint auth method is ${current.tokenEndpointAuthMethod})`);
+  }
+  const secret = secretValue(deps.random);
+  const client: Client = { ...current, secretDigest: digest(secret), updatedAt: seconds(deps.clock) };
+  await deps.storage.clients.update(client);
+  await recordAudit(deps, tenantId, { type: 'client.secret_rotated', actor: deps.actor ?? OPERATOR, clientId });
+  return { client, secret };
 }
 
 /** The names of the fields an update gave, never their values. */

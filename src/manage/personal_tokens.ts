@@ -23,28 +23,37 @@ export const PERSONAL_TOKEN_DEFAULT_SECONDS = 30 * 24 * 3600;
  *   flow as this first-party client (consent skipped, redirect URI = the account page).
  * - `personal`: holds the grants of personal tokens; confidential with a secret nobody was
  *   ever shown and no grant type, so no flow can be run as it.
+ * - `device`: the device page (RFC 8628 §3.3) signs users in as the account page does, with
+ *   the device page as its redirect URI.
  */
-export type BuiltinClient = 'account' | 'personal';
+export type BuiltinClient = 'account' | 'personal' | 'device';
 
-const BUILTIN_IDS: Record<BuiltinClient, string> = { account: 'tessera.account', personal: 'tessera.personal-tokens' };
-const BUILTIN_NAMES: Record<BuiltinClient, string> = { account: 'Account', personal: 'Personal tokens' };
+const BUILTIN_IDS: Record<BuiltinClient, string> = { account: 'tessera.account', personal: 'tessera.personal-tokens', device: 'tessera.device' };
+const BUILTIN_NAMES: Record<BuiltinClient, string> = { account: 'Account', personal: 'Personal tokens', device: 'Device sign-in' };
 
 export const builtinClientId = (tenantId: string, kind: BuiltinClient): string => `${BUILTIN_IDS[kind]}.${tenantId}`;
 
 export const isBuiltinClient = (tenantId: string, clientId: string): boolean =>
-  clientId === builtinClientId(tenantId, 'account') || clientId === builtinClientId(tenantId, 'personal');
+  (Object.keys(BUILTIN_IDS) as BuiltinClient[]).some((kind) => clientId === builtinClientId(tenantId, kind));
 
 /** The account page's URL: the account client's only redirect (and post-logout redirect) URI. */
 export const accountUrl = (issuer: string): string => `${issuer}/account`;
 
+/** The device page's URL (RFC 8628 `verification_uri`): the device client's only redirect URI. */
+export const deviceUrl = (issuer: string): string => `${issuer}/device`;
+
+/** The page a signing-in built-in client returns to; the personal-tokens client has none. */
+const pageOf = (kind: BuiltinClient, issuer: string): string | undefined =>
+  kind === 'account' ? accountUrl(issuer) : kind === 'device' ? deviceUrl(issuer) : undefined;
+
 function builtinClient(deps: ManageDeps, tenantId: string, kind: BuiltinClient, issuer: string): Client {
   const now = seconds(deps.clock);
-  const account = kind === 'account';
+  const page = pageOf(kind, issuer);
   return {
     tenantId, clientId: builtinClientId(tenantId, kind), name: BUILTIN_NAMES[kind],
     secretDigest: digest(secretValue(deps.random)), tokenEndpointAuthMethod: 'client_secret_basic',
-    grantTypes: account ? ['authorization_code'] : [], redirectUris: account ? [accountUrl(issuer)] : [],
-    postLogoutRedirectUris: account ? [accountUrl(issuer)] : [], corsOrigins: [], scopes: [],
+    grantTypes: page ? ['authorization_code'] : [], redirectUris: page ? [page] : [],
+    postLogoutRedirectUris: page ? [page] : [], corsOrigins: [], scopes: [],
     accessTokenFormat: 'opaque', accessTokenTtl: null, consent: 'skip', webPage: false, sessionRefreshTokens: false,
     refreshGraceSeconds: 0, idTokenAlg: null, jwks: null, jwksUri: null, backchannelLogoutUri: null, backchannelLogoutSessionRequired: true,
     requirePar: false, dpopBoundAccessTokens: false, tokenExchangeSubjectClients: [], tokenExchangeAudiences: [], assertionAudienceTokenEndpoint: false,
@@ -53,7 +62,7 @@ function builtinClient(deps: ManageDeps, tenantId: string, kind: BuiltinClient, 
 }
 
 /**
- * The tenant's built-in client of this kind, made if missing. The account client's URIs
+ * The tenant's built-in client of this kind, made if missing. The account and device clients' URIs
  * follow the public URL, so they are corrected if it changed since the client was made.
  * `get` may be a cached lookup; it must not cache misses.
  */
@@ -77,8 +86,8 @@ export async function ensureBuiltinClient(
       if (!client) throw err;
     }
   }
-  const url = accountUrl(issuer);
-  if (kind === 'account' && (client.redirectUris.length !== 1 || client.redirectUris[0] !== url)) {
+  const url = pageOf(kind, issuer);
+  if (url !== undefined && (client.redirectUris.length !== 1 || client.redirectUris[0] !== url)) {
     client = { ...client, redirectUris: [url], postLogoutRedirectUris: [url], updatedAt: seconds(deps.clock) };
     await deps.storage.clients.update(client);
   }

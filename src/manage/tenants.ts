@@ -10,6 +10,8 @@ import { checkAudience, checkEmail, checkLifetime } from './validate.js';
 const MAX_SESSION_SECONDS = 30 * 24 * 3600;
 
 export const DEFAULT_TENANT = 'default';
+/** Built in like `default`: its users are the operators (src/admin/bootstrap.ts). */
+export const ADMIN_TENANT = 'admin';
 
 /** Tenant ids appear in URLs (`/realms/{id}`): keep them to unreserved URL characters. */
 const TENANT_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -107,5 +109,6 @@ export async function updateTenant(
 
 export async function deleteTenant(deps: ManageDeps, id: string): Promise<void> {
   if (id === DEFAULT_TENANT) throw new InputError('the default tenant cannot be deleted');
+  if (id === ADMIN_TENANT) throw new InputError('the admin tenant cannot be deleted: it holds the operators');
   if (!(await deps.storage.tenants.delete(id))) throw new InputError(`tenant ${id} does not exist`, 'not_found');
 }

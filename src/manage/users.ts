@@ -19,6 +19,8 @@ export interface UserInput {
   /** '' clears it. */
   name?: string;
   disabled?: boolean;
+  /** Sign-in asks for a new password first. A new password clears it unless this is given too. */
+  mustChangePassword?: boolean;
 }
 
 /**
@@ -74,7 +76,7 @@ export async function createUser(deps: ManageDeps, tenantId: string, input: User
     tenantId, id: identifier(deps.random), username, email, emailVerified: input.emailVerified === true,
     name: input.name === undefined ? null : checkName(input.name),
     passwordHash: input.password === undefined ? null : await passwordHashFor(input.password, username),
-    disabled: input.disabled === true, createdAt: now, updatedAt: now,
+    disabled: input.disabled === true, mustChangePassword: input.mustChangePassword === true, createdAt: now, updatedAt: now,
   };
   await saving(user, () => deps.storage.users.create(user));
   await recordAudit(deps, tenantId, { type: 'user.created', actor: deps.actor ?? OPERATOR, userId: user.id, detail: { username } });
@@ -116,6 +118,8 @@ export async function updateUser(deps: ManageDeps, tenantId: string, idOrUsernam
   if (input.name !== undefined) next.name = checkName(input.name);
   if (input.disabled !== undefined) next.disabled = input.disabled;
   if (input.password !== undefined) next.passwordHash = await passwordHashFor(input.password, next.username);
+  if (input.password !== undefined) next.mustChangePassword = false;
+  if (input.mustChangePassword !== undefined) next.mustChangePassword = input.mustChangePassword;
   if (!(await saving(next, () => deps.storage.users.update(next)))) throw new InputError(`tenant ${tenantId} has no user ${idOrUsername}`, 'not_found');
   if (input.password !== undefined || (next.disabled && !current.disabled)) {
     await endSessions(deps, tenantId, current.id);
@@ -146,6 +150,6 @@ export async function deleteUser(deps: ManageDeps, tenantId: string, idOrUsernam
 export function userView(u: User): Record<string, unknown> {
   return {
     id: u.id, tenant: u.tenantId, username: u.username, email: u.email, email_verified: u.emailVerified,
-    name: u.name, disabled: u.disabled, created_at: u.createdAt, updated_at: u.updatedAt,
+    name: u.name, disabled: u.disabled, must_change_password: u.mustChangePassword, created_at: u.createdAt, updated_at: u.updatedAt,
   };
 }

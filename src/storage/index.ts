@@ -13,6 +13,7 @@ import { sessionStore } from './sql/sessions.js';
 import { consentStore } from './sql/consents.js';
 import { personalTokenStore } from './sql/personal_tokens.js';
 import { auditStore } from './sql/audit.js';
+import { operatorStore } from './sql/operators.js';
 
 export type { Storage } from './stores.js';
 
@@ -40,6 +41,7 @@ export async function openStorage(url: string, options: { migrate?: boolean } = 
     sessions: sessionStore(k),
     consents: consentStore(k),
     personalTokens: personalTokenStore(k),
+    operators: operatorStore(k),
     audit: auditStore(k),
     configVersion: {
       async current() {

@@ -319,6 +319,28 @@ const migrations: Record<string, Migration> = {
       await db.schema.alterTable('clients').addColumn('assertion_aud_token_endpoint', 'integer', (c) => c.notNull().defaultTo(0)).execute();
     },
   },
+  '0012_dpop': {
+    async up(db: Kysely<any>) {
+      // RFC 9449 §6: an opaque access token bound to a DPoP key remembers the key's thumbprint
+      // (JWTs carry it as cnf.jkt). Null: a bearer token.
+      await db.schema.alterTable('access_tokens').addColumn('jkt', 'text').execute();
+    },
+  },
+  '0013_admin': {
+    async up(db: Kysely<any>) {
+      // Set for the first operator (and by `user update --must-change-password`): sign-in asks
+      // for a new password before it completes (endpoints/required_action.ts).
+      await db.schema.alterTable('users').addColumn('must_change_password', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+      // Operators are the users of the `admin` tenant. One scoped to some tenants has a row
+      // here naming them (JSON list); no row is a global operator. A row is never implied by
+      // its tenants' existence, so deleting every tenant of a scoped operator widens nothing.
+      await db.schema
+        .createTable('operator_scopes')
+        .addColumn('user_id', 'text', (c) => c.primaryKey().references('users.id').onDelete('cascade'))
+        .addColumn('tenants', 'text', (c) => c.notNull())
+        .execute();
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

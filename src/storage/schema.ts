@@ -112,6 +112,8 @@ export interface Database {
     issued_at: number;
     expires_at: number;
     revoked_at: number | null;
+    /** RFC 9449 §6: thumbprint of the DPoP key the token is bound to; null for a bearer token. */
+    jkt: string | null;
   };
   revoked_jtis: {
     tenant_id: string;
@@ -131,6 +133,7 @@ export interface Database {
     name: string | null;
     password_hash: string | null;
     disabled: number;
+    must_change_password: number;
     created_at: number;
     updated_at: number;
   };
@@ -166,6 +169,11 @@ export interface Database {
     ip: string | null;
     /** JSON object. */
     detail: string;
+  };
+  operator_scopes: {
+    user_id: string;
+    /** JSON list of tenant ids. */
+    tenants: string;
   };
   personal_tokens: {
     grant_id: string;

@@ -82,6 +82,13 @@ export interface ArtifactStore {
    * get undefined. The row is kept (with its grant id) so a second use can be recognised.
    */
   consume(kind: ArtifactKind, digest: string, now: number): Promise<Artifact | undefined>;
+  /**
+   * Compare-and-set of an unused, unexpired artifact's data (the state of a device code
+   * between polls): replaces it with `next` only if it still equals `expected`, the data as
+   * `find` returned it; true if it did. Of concurrent swaps from the same `expected` —
+   * across processes, on both backends — exactly one succeeds.
+   */
+  swap(kind: ArtifactKind, digest: string, expected: Record<string, unknown>, next: Record<string, unknown>, now: number): Promise<boolean>;
 }
 
 export interface AccessTokenStore {
@@ -149,6 +156,16 @@ export interface SessionStore {
    * whose key is `exceptKey`; returns the public ids of those that were live, sorted.
    */
   revokeAllForUser(tenantId: string, userId: string, now: number, exceptKey?: string): Promise<string[]>;
+  /** The user's sessions that are neither revoked nor expired (idle or absolute), newest first. */
+  listLive(tenantId: string, userId: string, now: number): Promise<Session[]>;
+}
+
+/** Which tenants an operator (a user of the `admin` tenant) may manage. */
+export interface OperatorStore {
+  /** The tenant ids of a scoped operator; null for a global one (no row). */
+  scope(userId: string): Promise<string[] | null>;
+  /** Atomic upsert; null makes the operator global (deletes the row). The row goes with its user. */
+  setScope(userId: string, tenants: string[] | null): Promise<void>;
 }
 
 export interface ConsentStore {
@@ -215,6 +232,7 @@ export interface Storage {
   sessions: SessionStore;
   consents: ConsentStore;
   personalTokens: PersonalTokenStore;
+  operators: OperatorStore;
   audit: AuditStore;
   configVersion: ConfigVersion;
   cleanup: Cleanup;

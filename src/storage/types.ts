@@ -126,8 +126,14 @@ export interface Grant {
 
 export type ArtifactKind =
   | 'authorization_code' | 'refresh_token' | 'device_code' | 'par_request' | 'dpop_jti' | 'interaction'
+  /** RFC 8628 §3.3: the user code, pointing at its device code (tokens/device_authorization.ts). */
+  | 'device_user_code'
   /** Links sent by mail (accounts/action_token.ts). */
-  | 'sign_up' | 'verify_email' | 'reset_password';
+  | 'sign_up' | 'verify_email' | 'reset_password'
+  /** RFC 7523 §3 item 7: a client assertion's jti, kept until the assertion expires (http/client_assertion.ts). */
+  | 'client_assertion_jti'
+  /** The "choose a new password" step of a sign-in whose password was right (endpoints/required_action.ts). */
+  | 'password_update';
 
 /** A single-use value, stored by the digest of its value. */
 export interface Artifact {
@@ -155,6 +161,8 @@ export interface AccessTokenRecord {
   issuedAt: number;
   expiresAt: number;
   revokedAt: number | null;
+  /** RFC 9449 §6: the thumbprint of the DPoP key the token is bound to; absent for a bearer token. */
+  jkt?: string;
 }
 
 /** A person who signs in to a tenant. */
@@ -170,6 +178,8 @@ export interface User {
   /** argon2id PHC string; null for a user who cannot sign in with a password. */
   passwordHash: string | null;
   disabled: boolean;
+  /** Sign-in asks for a new password before it completes (the first operator; `--must-change-password`). */
+  mustChangePassword: boolean;
   createdAt: number;
   updatedAt: number;
 }
@@ -210,6 +220,9 @@ export const AUDIT_EVENT_TYPES = [
   'user.created', 'user.updated', 'user.deleted',
   'user.password_reset_requested', 'user.password_reset', 'user.password_changed', 'user.email_change_requested', 'user.email_verified', 'client.created', 'client.updated', 'client.deleted',
   'logout.backchannel_failed',
+  // Admin API changes (src/admin/); tenant events are recorded in the `admin` tenant.
+  'tenant.created', 'tenant.updated', 'tenant.deleted', 'api.created', 'api.updated', 'api.deleted',
+  'client.secret_rotated', 'key.rotated', 'key.revoked', 'session.revoked', 'grant.revoked',
 ] as const;
 
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];

@@ -1,5 +1,6 @@
 import { seconds } from '../clock.js';
 import { identifier } from '../crypto/random.js';
+import type { SenderBinding } from '../dpop/binding.js';
 import { OAuthError } from '../errors.js';
 import type { TenantContext } from '../http/context.js';
 import type { Client } from '../storage/types.js';
@@ -13,6 +14,8 @@ export interface AccessTokenRequest {
   scopes: string[];
   audience: string[];
   ttl: number;
+  /** RFC 8693 §4.1: the actor of a token obtained by token exchange (JWT format only). */
+  act?: Record<string, unknown>;
 }
 
 /**
@@ -38,7 +41,11 @@ export function grantOfJti(jti: string): string | undefined {
 /** Grant ids of client_credentials grants: `cc.{client_id}` (grants/client_credentials.ts). */
 const CLIENT_GRANT_PREFIX = 'cc.';
 
-/** Grants known to exist per store, so the opaque path inserts each client grant once per process. */
+/**
+ * Client grants known to exist per store, so the opaque path inserts each once per process.
+ * Only `cc.` grants are remembered: there is one per client, while user grants come and go
+ * (remembering those would grow without bound; their flows create them anyway).
+ */
 const ensuredGrants = new WeakMap<object, Set<string>>();
 
 /**
@@ -46,7 +53,7 @@ const ensuredGrants = new WeakMap<object, Set<string>>();
  * tenant's active access key (verifiable by any API without a call back), or an opaque
  * value (256 random bits) whose digest is stored with its grant before the response is sent.
  */
-export async function issueAccessToken(ctx: TenantContext, req: AccessTokenRequest): Promise<{ value: string; expiresIn: number }> {
+export async function issueAccessToken(ctx: TenantContext & { sender?: SenderBinding }, req: AccessTokenRequest): Promise<{ value: string; expiresIn: number }> {
   const { services } = ctx;
   const iat = seconds(services.clock);
   const exp = iat + req.ttl;
@@ -61,9 +68,12 @@ export async function issueAccessToken(ctx: TenantContext, req: AccessTokenReque
       aud: req.audience.length === 1 ? req.audience[0] : req.audience,
       client_id: req.client.clientId,
       ...(req.scopes.length > 0 && { scope: req.scopes.join(' ') }),
+      ...(req.act !== undefined && { act: req.act }),
       iat,
       exp,
       jti: accessTokenJti(req.grantId, () => identifier(services.random)),
+      // RFC 9449 §6.1: bound to the key of the token request's DPoP proof.
+      ...(ctx.sender && { cnf: { jkt: ctx.sender.jkt } }),
     });
     return { value, expiresIn: req.ttl };
   }
@@ -75,11 +85,12 @@ export async function issueAccessToken(ctx: TenantContext, req: AccessTokenReque
       id: req.grantId, tenantId: ctx.tenant.id, clientId: req.client.clientId, subject: null,
       scope: req.client.scopes.join(' '), createdAt: iat, expiresAt: null, revokedAt: null,
     });
-    ensured.add(req.grantId);
+    if (req.grantId.startsWith(CLIENT_GRANT_PREFIX)) ensured.add(req.grantId);
   }
   await services.storage.accessTokens.insert({
     digest: storageKey(value), tenantId: ctx.tenant.id, grantId: req.grantId, clientId: req.client.clientId,
     subject: req.subject, scope: req.scopes.join(' '), audience: req.audience, issuedAt: iat, expiresAt: exp, revokedAt: null,
+    ...(ctx.sender && { jkt: ctx.sender.jkt }),
   });
   return { value, expiresIn: req.ttl };
 }

@@ -23,6 +23,8 @@ export interface CodeData {
   target: Target;
   nonce?: string;
   codeChallenge?: string;
+  /** RFC 9449 §10: the DPoP key the token request must prove (`dpop_jkt`). */
+  dpopJkt?: string;
   authTime: number;
   sid: string;
   /** The session's absolute expiry: a session-bound refresh token ends with it. */
@@ -75,6 +77,7 @@ export async function issueAuthorization(ctx: TenantContext, client: Client, req
     const data: CodeData = {
       userId: user.id, redirectUri: req.redirectUri, redirectUriGiven: req.redirectUriGiven, scopes, target,
       nonce: req.nonce, codeChallenge: req.codeChallenge, authTime: session.authTime, sid: session.id, sessionExpiresAt: session.expiresAt,
+      ...(req.dpopJkt !== undefined && { dpopJkt: req.dpopJkt }),
     };
     await storage.artifacts.create({
       digest: storageKey(code), tenantId: ctx.tenant.id, kind: 'authorization_code', grantId, clientId: client.clientId,

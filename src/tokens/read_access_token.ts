@@ -17,6 +17,10 @@ export interface AccessTokenInfo {
   format: 'jwt' | 'opaque';
   jti?: string;
   digest?: string;
+  /** RFC 9449 §6: the thumbprint of the DPoP key the token is bound to (`cnf.jkt`); absent for a bearer token. */
+  jkt?: string;
+  /** RFC 8693 §4.1: who acts for the subject, in a token issued by exchange (JWTs only). */
+  act?: Record<string, unknown>;
 }
 
 const looksLikeJwt = (token: string) => token.split('.').length === 3;
@@ -59,11 +63,15 @@ export async function readAccessToken(ctx: TenantContext, token: string): Promis
     ]);
     if (revoked) return undefined;
     if (grantId !== undefined && (!grant || grant.revokedAt !== null || grant.tenantId !== ctx.tenant.id || grant.clientId !== clientId)) return undefined;
+    const jkt = (payload.cnf as { jkt?: unknown } | undefined)?.jkt;
+    const act = payload.act;
     return {
       subject: sub, clientId,
       scopes: typeof payload.scope === 'string' ? payload.scope.split(' ').filter(Boolean) : [],
       audience: Array.isArray(payload.aud) ? payload.aud : payload.aud ? [payload.aud] : [],
       issuedAt: payload.iat ?? 0, expiresAt: payload.exp ?? 0, format: 'jwt', jti,
+      ...(typeof jkt === 'string' && { jkt }),
+      ...(act !== null && typeof act === 'object' && !Array.isArray(act) && { act: act as Record<string, unknown> }),
     };
   }
   const digest = storageKey(token);
@@ -75,5 +83,6 @@ export async function readAccessToken(ctx: TenantContext, token: string): Promis
   return {
     subject: row.subject, clientId: row.clientId, scopes: row.scope.split(' ').filter(Boolean), audience: row.audience,
     issuedAt: row.issuedAt, expiresAt: row.expiresAt, format: 'opaque', digest,
+    ...(row.jkt !== undefined && { jkt: row.jkt }),
   };
 }

@@ -1,6 +1,7 @@
 import { decodeProtectedHeader, errors, jwtVerify } from 'jose';
 import { seconds } from '../clock.js';
 import { OAuthError } from '../errors.js';
+import type { SenderBinding } from '../dpop/binding.js';
 import type { TenantContext } from '../http/context.js';
 import type { Client } from '../storage/types.js';
 import { newOpaqueValue, storageKey } from './opaque.js';
@@ -15,6 +16,8 @@ export interface RefreshData {
   /** Session-bound tokens end with the session (Keycloak's behaviour); offline ones with the grant. */
   sid?: string;
   authTime: number;
+  /** RFC 9449 §5: the DPoP key a public client's token is bound to; a refresh must prove it. */
+  jkt?: string;
 }
 
 /**
@@ -23,7 +26,7 @@ export interface RefreshData {
  */
 export const OFFLINE_IDLE_SECONDS = 30 * 24 * 3600;
 
-export interface RefreshTokenRequest extends RefreshData {
+export interface RefreshTokenRequest extends Omit<RefreshData, 'jkt'> {
   client: Client;
   grantId: string;
   expiresAt: number;
@@ -35,12 +38,15 @@ export interface RefreshTokenRequest extends RefreshData {
  * API can take it for an access token. Its `jti` is stored (as a storage key) with the
  * grant, so rotation, reuse detection and revocation work as for an opaque value.
  */
-export async function issueRefreshToken(ctx: TenantContext, req: RefreshTokenRequest): Promise<string> {
+export async function issueRefreshToken(ctx: TenantContext & { sender?: SenderBinding }, req: RefreshTokenRequest): Promise<string> {
   const { storage, clock, random } = ctx.services;
   const signer = await signerFor(ctx, 'refresh');
   const iat = seconds(clock);
   const jti = newOpaqueValue(clock, random);
-  const data: RefreshData = { userId: req.userId, scopes: req.scopes, target: req.target, sid: req.sid, authTime: req.authTime };
+  // RFC 9449 §5: a public client's refresh token is bound to the key of the request's proof;
+  // a confidential client's is already sender-constrained by its authentication.
+  const jkt = ctx.sender && req.client.tokenEndpointAuthMethod === 'none' ? ctx.sender.jkt : undefined;
+  const data: RefreshData = { userId: req.userId, scopes: req.scopes, target: req.target, sid: req.sid, authTime: req.authTime, ...(jkt !== undefined && { jkt }) };
   await storage.artifacts.create({
     digest: storageKey(jti), tenantId: ctx.tenant.id, kind: 'refresh_token', grantId: req.grantId, clientId: req.client.clientId,
     data: data as unknown as Record<string, unknown>, createdAt: iat, expiresAt: req.expiresAt, usedAt: null,

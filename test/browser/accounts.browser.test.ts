@@ -206,7 +206,7 @@ describe.each(BACKENDS)('accounts by mail in Chromium on %s', (backend) => {
     const user = JSON.parse(shown.stdout);
     expect(user).toEqual({
       id: expect.any(String), tenant: 'default', username: carol.username, email: carol.email, email_verified: true,
-      name: null, disabled: false, created_at: expect.any(Number), updated_at: expect.any(Number),
+      name: null, disabled: false, must_change_password: false, created_at: expect.any(Number), updated_at: expect.any(Number),
     });
 
     const tokens = await redeem(code, verifier);

@@ -127,6 +127,38 @@ describe.each(BACKENDS)('storage contract on %s', (backend) => {
     expect(wins.reduce((a, b) => a + b, 0)).toBe(1);
   });
 
+  it("swaps an artifact's data only from the data it still holds: one of 30 racing swaps wins; never on a used or expired one", async () => {
+    const start = { interval: 5, lastPollAt: null, decision: null };
+    await s.artifacts.create({ ...artifact('device-1', null), kind: 'device_code', data: start });
+    const found = (await s.artifacts.find('device_code', 'device-1'))!;
+    const results = await Promise.all(Array.from({ length: 30 }, (_, i) => s.artifacts.swap('device_code', 'device-1', found.data, { ...start, lastPollAt: i }, T0 + 1)));
+    expect(results.filter(Boolean)).toHaveLength(1);
+    const won = { ...start, lastPollAt: results.indexOf(true) };
+    expect((await s.artifacts.find('device_code', 'device-1'))?.data).toEqual(won);
+    // A stale expectation fails; the current one (as find returned it) succeeds.
+    expect(await s.artifacts.swap('device_code', 'device-1', start, { ...start, interval: 10 }, T0 + 1)).toBe(false);
+    const approved = { ...won, decision: { approved: true, userId: 'u1' } };
+    expect(await s.artifacts.swap('device_code', 'device-1', (await s.artifacts.find('device_code', 'device-1'))!.data, approved, T0 + 1)).toBe(true);
+    // Another kind, an expired or a used artifact: nothing changes.
+    expect(await s.artifacts.swap('authorization_code', 'device-1', approved, start, T0 + 1)).toBe(false);
+    expect(await s.artifacts.swap('device_code', 'device-1', approved, start, T0 + 60)).toBe(false);
+    await s.artifacts.consume('device_code', 'device-1', T0 + 2);
+    expect(await s.artifacts.swap('device_code', 'device-1', approved, start, T0 + 3)).toBe(false);
+    expect(await s.artifacts.find('device_code', 'device-1')).toEqual({ ...artifact('device-1', null), kind: 'device_code', data: approved, usedAt: T0 + 2 });
+  });
+
+  it('lets exactly one of 30 swaps in two processes win', async () => {
+    await s.artifacts.create({ ...artifact('device-2p', null), kind: 'device_code', data: { lastPollAt: null } });
+    const script = `
+      const { openStorage } = await import(${JSON.stringify(new URL('../../dist/storage/index.js', import.meta.url).href)});
+      const s = await openStorage(process.argv[1], { migrate: false });
+      const r = await Promise.all(Array.from({ length: 15 }, (_, i) => s.artifacts.swap('device_code', 'device-2p', { lastPollAt: null }, { lastPollAt: i }, ${T0 + 1})));
+      console.log(r.filter(Boolean).length);
+      await s.close();`;
+    const outs = await Promise.all([0, 1].map(() => run(process.execPath, ['--input-type=module', '-e', script, db.url])));
+    expect(outs.map((o) => Number(o.stdout.trim())).reduce((a, b) => a + b, 0)).toBe(1);
+  });
+
   it('revoking a grant revokes its opaque tokens and unused artifacts, and keeps used ones for reuse detection', async () => {
     await s.grants.ensure({ id: 'g2', tenantId: 't1', clientId: 'c1', subject: 'u1', scope: 's', createdAt: T0, expiresAt: T0 + 3600, revokedAt: null });
     await s.accessTokens.insert({ digest: 'at-1', tenantId: 't1', grantId: 'g2', clientId: 'c1', subject: 'u1', scope: 's', audience: ['https://avatars.example/'], issuedAt: T0, expiresAt: T0 + 600, revokedAt: null });
@@ -184,6 +216,18 @@ describe.each(BACKENDS)('storage contract on %s', (backend) => {
     // Stored after its grant was revoked (a racing replay): its own row says live, its grant does not.
     await s.accessTokens.insert(token('at-5c'));
     expect(await s.accessTokens.lookup('at-5c')).toEqual({ ...token('at-5c'), grantRevokedAt: T0 + 8 });
+  });
+
+  it('keeps the DPoP key thumbprint of a bound opaque token, for find and lookup; a bearer token has none', async () => {
+    await s.grants.ensure({ id: 'g-dpop', tenantId: 't1', clientId: 'c1', subject: 'u1', scope: 's', createdAt: T0, expiresAt: T0 + 3600, revokedAt: null });
+    const token = (digest: string) => ({ digest, tenantId: 't1', grantId: 'g-dpop', clientId: 'c1', subject: 'u1', scope: 's', audience: [], issuedAt: T0, expiresAt: T0 + 600, revokedAt: null });
+    const jkt = 'NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs';
+    await s.accessTokens.insert({ ...token('at-dpop'), jkt });
+    await s.accessTokens.insert(token('at-bearer'));
+    expect(await s.accessTokens.find('at-dpop')).toStrictEqual({ ...token('at-dpop'), jkt });
+    expect(await s.accessTokens.lookup('at-dpop')).toStrictEqual({ ...token('at-dpop'), jkt, grantRevokedAt: null });
+    expect(await s.accessTokens.find('at-bearer')).toStrictEqual(token('at-bearer'));
+    expect(await s.accessTokens.lookup('at-bearer')).toStrictEqual({ ...token('at-bearer'), grantRevokedAt: null });
   });
 
   it('answers 300 lookups made at once, repeats and absent digests included, each with its own row', async () => {
@@ -251,7 +295,7 @@ describe.each(BACKENDS)('storage contract on %s', (backend) => {
 
 const user = (tenantId: string, id: string, username: string): User => ({
   tenantId, id, username, email: `${id}@example.test`, emailVerified: false, name: null,
-  passwordHash: '$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaA', disabled: false, createdAt: T0, updatedAt: T0,
+  passwordHash: '$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaA', disabled: false, mustChangePassword: false, createdAt: T0, updatedAt: T0,
 });
 
 const session = (key: string, userId: string, over: Partial<Session> = {}): Session => ({
@@ -299,7 +343,7 @@ describe.each(BACKENDS)('user, session and consent storage contract on %s', (bac
   });
 
   it('updates every field but the ids; refuses a taken username; false for an absent user', async () => {
-    const changed: User = { ...user('t1', 'u2', 'Bobby'), email: null, emailVerified: true, name: 'Bob B.', passwordHash: null, disabled: true, updatedAt: T0 + 5 };
+    const changed: User = { ...user('t1', 'u2', 'Bobby'), email: null, emailVerified: true, name: 'Bob B.', passwordHash: null, disabled: true, mustChangePassword: true, updatedAt: T0 + 5 };
     expect(await s.users.update(changed)).toBe(true);
     expect(await s.users.get('t1', 'u2')).toEqual(changed);
     expect(await s.users.findByUsername('t1', 'bob')).toBeUndefined();
@@ -452,7 +496,7 @@ describe.each(BACKENDS)('account page storage contract on %s', (backend) => {
   let db: TestDatabase;
   let s: Storage;
   const user = (id: string): User => ({
-    tenantId: 'a1', id, username: id, email: null, emailVerified: false, name: null, passwordHash: null, disabled: false, createdAt: T0, updatedAt: T0,
+    tenantId: 'a1', id, username: id, email: null, emailVerified: false, name: null, passwordHash: null, disabled: false, mustChangePassword: false, createdAt: T0, updatedAt: T0,
   });
   const grant = (id: string, clientId: string, subject: string, expiresAt: number | null = T0 + 3600) => ({
     id, tenantId: 'a1', clientId, subject, scope: 'read:avatars', createdAt: T0, expiresAt, revokedAt: null,

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { InputError } from '../../errors.js';
 import { requireTenant } from '../../manage/tenants.js';
-import { clientView, createClient, deleteClient, requireClient, updateClient, type ClientInput } from '../../manage/clients.js';
+import { clientView, createClient, deleteClient, requireClient, rotateClientSecret, updateClient, type ClientInput } from '../../manage/clients.js';
 import { flag, int, list, positional, required, split, str, toggle, type Options, type Values } from '../args.js';
 import { describe, table, type Command } from '../command.js';
 
@@ -129,6 +129,19 @@ export const clientCommands: Command[] = [
       const c = await updateClient(await env.deps(), tenant, id, fields, env.config().tokens.maxAccessTokenTtl, { publicUrl: env.config().publicUrl });
       const v = clientView(c);
       return { json: v, text: describe(v) };
+    },
+  },
+  {
+    name: 'client rotate-secret',
+    usage: 'client rotate-secret --tenant T CLIENT_ID',
+    options: { tenant: { type: 'string' } },
+    positional: 'CLIENT_ID',
+    async run({ values, positionals, env }) {
+      const tenant = required(values, 'tenant');
+      const id = positional(positionals, 0, 'CLIENT_ID');
+      const { client, secret } = await rotateClientSecret(await env.deps(), tenant, id);
+      const v = clientView(client, secret);
+      return { json: v, text: `${describe(v)}\n\nThe new client secret is shown only now: store it safely. The old one no longer works.` };
     },
   },
   {

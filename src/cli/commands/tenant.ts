@@ -1,20 +1,7 @@
-import { issuerOf } from '../../http/context.js';
 import { createTenant, deleteTenant, requireTenant, updateTenant } from '../../manage/tenants.js';
-import type { Tenant } from '../../storage/types.js';
-import { SESSION_IDLE_SECONDS, SESSION_MAX_SECONDS } from '../../http/session.js';
-import { PERSONAL_TOKEN_MAX_SECONDS } from '../../manage/personal_tokens.js';
+import { tenantView as view } from '../../manage/tenant_view.js';
 import { int, onOff, positional, str } from '../args.js';
 import { describe, table, type Command } from '../command.js';
-
-const view = (t: Tenant, publicUrl: string) => ({
-  id: t.id, display_name: t.displayName, issuer: issuerOf(publicUrl, t.id),
-  default_audience: t.defaultAudience,
-  session_idle_seconds: t.sessionIdleSeconds ?? SESSION_IDLE_SECONDS,
-  session_max_seconds: t.sessionMaxSeconds ?? SESSION_MAX_SECONDS,
-  personal_token_max_days: t.personalTokenMaxDays ?? PERSONAL_TOKEN_MAX_SECONDS / 86400,
-  registration: t.registration, require_verified_email: t.requireVerifiedEmail, email_from: t.emailFrom,
-  created_at: t.createdAt, updated_at: t.updatedAt,
-});
 
 export const tenantCommands: Command[] = [
   {

@@ -1,7 +1,9 @@
 import { InputError } from '../../errors.js';
-import { requireTenant } from '../../manage/tenants.js';
+import { checkOperatorScope, setOperatorScope } from '../../manage/operators.js';
+import { ADMIN_TENANT, requireTenant, type ManageDeps } from '../../manage/tenants.js';
 import { createUser, deleteUser, requireUser, updateUser, userView, type UserInput } from '../../manage/users.js';
-import { flag, positional, required, str, toggle, UsageError, type Values } from '../args.js';
+import type { User } from '../../storage/types.js';
+import { flag, positional, required, split, str, toggle, UsageError, type Values } from '../args.js';
 import { describe, table, type CliEnv, type Command } from '../command.js';
 
 /**
@@ -26,7 +28,19 @@ async function input(v: Values, env: CliEnv): Promise<UserInput> {
     emailVerified: toggle(v, 'email-verified') ?? toggle(v, 'verified'),
     disabled: flag(v, 'disabled') ? true : flag(v, 'enabled') ? false : undefined,
     password: flag(v, 'password-stdin') ? await readPassword(env) : undefined,
+    mustChangePassword: toggle(v, 'must-change-password'),
   };
+}
+
+/** `--operator-tenants a,b` (scoped) or `--global-operator`; undefined when neither is given. */
+function operatorScope(v: Values): string[] | null | undefined {
+  if (str(v, 'operator-tenants') !== undefined && flag(v, 'global-operator')) throw new UsageError('give --operator-tenants or --global-operator, not both');
+  return flag(v, 'global-operator') ? null : split(str(v, 'operator-tenants'), /[\s,]+/);
+}
+
+/** The user as shown, with an operator's scope when the user is one. */
+async function viewOf(deps: ManageDeps, u: User) {
+  return u.tenantId === ADMIN_TENANT ? { ...userView(u), operator_tenants: await deps.storage.operators.scope(u.id) } : userView(u);
 }
 
 const FIELDS = {
@@ -37,18 +51,26 @@ const FIELDS = {
   'password-stdin': { type: 'boolean' },
   'email-verified': { type: 'boolean' },
   verified: { type: 'boolean' },
+  'must-change-password': { type: 'boolean' },
+  'operator-tenants': { type: 'string' },
+  'global-operator': { type: 'boolean' },
 } as const;
 
 export const userCommands: Command[] = [
   {
     name: 'user create',
-    usage: 'user create --tenant T --username U --password-stdin [--email E] [--email-verified] [--name N]',
+    usage: 'user create --tenant T --username U --password-stdin [--email E] [--email-verified] [--name N] [--must-change-password] [--operator-tenants a,b]',
     options: FIELDS,
     async run({ values, env }) {
       const tenant = required(values, 'tenant');
       required(values, 'username');
       if (!flag(values, 'password-stdin')) throw new UsageError('--password-stdin is required (the password is read from standard input, never from the command line)');
-      const v = userView(await createUser(await env.deps(), tenant, await input(values, env)));
+      const deps = await env.deps();
+      const scope = operatorScope(values);
+      if (scope !== undefined) await checkOperatorScope(deps, tenant, scope);
+      const user = await createUser(deps, tenant, await input(values, env));
+      if (scope !== undefined) await setOperatorScope(deps, tenant, user.id, scope);
+      const v = await viewOf(deps, user);
       return { json: v, text: describe(v) };
     },
   },
@@ -70,19 +92,28 @@ export const userCommands: Command[] = [
     positional: 'user id or username',
     async run({ values, positionals, env }) {
       const tenant = required(values, 'tenant');
-      const v = userView(await requireUser(await env.deps(), tenant, positional(positionals, 0, 'user id or username')));
+      const deps = await env.deps();
+      const v = await viewOf(deps, await requireUser(deps, tenant, positional(positionals, 0, 'user id or username')));
       return { json: v, text: describe(v) };
     },
   },
   {
     name: 'user update',
-    usage: 'user update --tenant T ID|USERNAME [--username U] [--email E] [--email-verified | --verified | --no-email-verified] [--name N] [--password-stdin] [--disabled | --enabled]',
-    options: { ...FIELDS, 'no-email-verified': { type: 'boolean' }, 'no-verified': { type: 'boolean' }, disabled: { type: 'boolean' }, enabled: { type: 'boolean' } },
+    usage: 'user update --tenant T ID|USERNAME [--username U] [--email E] [--email-verified | --verified | --no-email-verified] [--name N] [--password-stdin] [--disabled | --enabled] [--must-change-password | --no-must-change-password] [--operator-tenants a,b | --global-operator]',
+    options: {
+      ...FIELDS, 'no-email-verified': { type: 'boolean' }, 'no-verified': { type: 'boolean' }, disabled: { type: 'boolean' }, enabled: { type: 'boolean' },
+      'no-must-change-password': { type: 'boolean' },
+    },
     positional: 'user id or username',
     async run({ values, positionals, env }) {
       const tenant = required(values, 'tenant');
       const id = positional(positionals, 0, 'user id or username');
-      const v = userView(await updateUser(await env.deps(), tenant, id, await input(values, env)));
+      const deps = await env.deps();
+      const scope = operatorScope(values);
+      if (scope !== undefined) await checkOperatorScope(deps, tenant, scope);
+      const user = await updateUser(deps, tenant, id, await input(values, env));
+      if (scope !== undefined) await setOperatorScope(deps, tenant, user.id, scope);
+      const v = await viewOf(deps, user);
       return { json: v, text: describe(v) };
     },
   },

@@ -6,7 +6,7 @@ import type { AccessTokenRecord } from '../types.js';
 import { accessTokenLookup } from './access_tokens_lookup.js';
 import { json, parse } from './common.js';
 
-/** Rows per INSERT: 100 × 10 parameters stays far below both backends' limits. */
+/** Rows per INSERT: 100 × 11 parameters stays far below both backends' limits. */
 const MAX_BATCH = 100;
 
 export function accessTokenStore(db: Kysely<Database>): AccessTokenStore {
@@ -16,7 +16,7 @@ export function accessTokenStore(db: Kysely<Database>): AccessTokenStore {
       .values(
         tokens.map((t) => ({
           digest: t.digest, tenant_id: t.tenantId, grant_id: t.grantId, client_id: t.clientId, subject: t.subject,
-          scope: t.scope, audience: json(t.audience), issued_at: t.issuedAt, expires_at: t.expiresAt, revoked_at: t.revokedAt,
+          scope: t.scope, audience: json(t.audience), issued_at: t.issuedAt, expires_at: t.expiresAt, revoked_at: t.revokedAt, jkt: t.jkt ?? null,
         })),
       )
       .execute();
@@ -29,6 +29,7 @@ export function accessTokenStore(db: Kysely<Database>): AccessTokenStore {
         r && {
           digest: r.digest, tenantId: r.tenant_id, grantId: r.grant_id, clientId: r.client_id, subject: r.subject,
           scope: r.scope, audience: parse(r.audience), issuedAt: r.issued_at, expiresAt: r.expires_at, revokedAt: r.revoked_at,
+          ...(r.jkt !== null && { jkt: r.jkt }),
         }
       );
     },

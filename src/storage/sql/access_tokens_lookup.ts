@@ -16,6 +16,7 @@ const toRecord = (r: Row): AccessTokenWithGrant => ({
   digest: r.digest, tenantId: r.tenant_id, grantId: r.grant_id, clientId: r.client_id, subject: r.subject,
   scope: r.scope, audience: parse(r.audience), issuedAt: r.issued_at, expiresAt: r.expires_at, revokedAt: r.revoked_at,
   grantRevokedAt: r.grant_revoked_at,
+  ...(r.jkt !== null && { jkt: r.jkt }),
 });
 
 /**
@@ -39,7 +40,7 @@ export function accessTokenLookup(db: Kysely<Database>): (digest: string) => Pro
         .selectFrom('access_tokens as a')
         .innerJoin('grants as g', 'g.id', 'a.grant_id')
         .select([
-          'a.digest', 'a.tenant_id', 'a.grant_id', 'a.client_id', 'a.subject', 'a.scope', 'a.audience', 'a.issued_at', 'a.expires_at', 'a.revoked_at',
+          'a.digest', 'a.tenant_id', 'a.grant_id', 'a.client_id', 'a.subject', 'a.scope', 'a.audience', 'a.issued_at', 'a.expires_at', 'a.revoked_at', 'a.jkt',
           'g.revoked_at as grant_revoked_at',
         ])
         .where('a.digest', 'in', new Array<string>(size).fill(''))

@@ -47,5 +47,20 @@ export function artifactStore(db: Kysely<Database>): ArtifactStore {
         .executeTakeFirst();
       return r && toArtifact(r);
     },
+    async swap(kind, digest, expected, next, now) {
+      // The stored text is JSON.stringify of the data and `find` parses it, so stringifying
+      // what `find` returned gives the stored text back: equal text is an unchanged row.
+      // One conditional UPDATE, serialised on the row as `consume` is.
+      const r = await db
+        .updateTable('artifacts')
+        .set({ data: json(next) })
+        .where('digest', '=', digest)
+        .where('kind', '=', kind)
+        .where('used_at', 'is', null)
+        .where('expires_at', '>', now)
+        .where('data', '=', json(expected))
+        .executeTakeFirst();
+      return Number(r.numUpdatedRows) === 1;
+    },
   };
 }

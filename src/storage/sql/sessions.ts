@@ -70,5 +70,19 @@ export function sessionStore(db: Kysely<Database>): SessionStore {
       const rows = await update.returning(['id', 'idle_expires_at', 'expires_at']).execute();
       return rows.filter((r) => r.idle_expires_at > now && r.expires_at > now).map((r) => r.id).sort();
     },
+    async listLive(tenantId, userId, now) {
+      const rows = await db
+        .selectFrom('sessions')
+        .selectAll()
+        .where('user_id', '=', userId)
+        .where('tenant_id', '=', tenantId)
+        .where('revoked_at', 'is', null)
+        .where('idle_expires_at', '>', now)
+        .where('expires_at', '>', now)
+        .orderBy('created_at', 'desc')
+        .orderBy('id')
+        .execute();
+      return rows.map(toSession);
+    },
   };
 }

@@ -38,6 +38,7 @@ const toUser = (r: Row): User => ({
   name: r.name,
   passwordHash: r.password_hash,
   disabled: r.disabled === 1,
+  mustChangePassword: r.must_change_password === 1,
   createdAt: r.created_at,
   updatedAt: r.updated_at,
 });
@@ -53,6 +54,7 @@ const toRow = (u: User): Row => ({
   name: u.name,
   password_hash: u.passwordHash,
   disabled: u.disabled ? 1 : 0,
+  must_change_password: u.mustChangePassword ? 1 : 0,
   created_at: u.createdAt,
   updated_at: u.updatedAt,
 });

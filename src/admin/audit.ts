@@ -1,0 +1,31 @@
+import { z } from 'zod';
+import { requireTenant } from '../manage/tenants.js';
+import { AUDIT_EVENT_TYPES, type AuditEvent } from '../storage/types.js';
+import { decodeCursor, encodeCursor, pageOf, pageQuery } from './cursor.js';
+import { route } from './route.js';
+import { auditEventSchema, tenantParams } from './schemas.js';
+
+const FAMILIES = [...new Set(AUDIT_EVENT_TYPES.map((t) => t.split('.')[0]))];
+
+const query = pageQuery.extend({
+  type: z.enum([...AUDIT_EVENT_TYPES, ...FAMILIES] as [string, ...string[]]).optional().describe('an event type, or a family such as token'),
+  since: z.coerce.number().int().min(0).optional().describe('only events at or after this time (seconds since the epoch)'),
+});
+
+const view = (e: AuditEvent) => ({ id: e.id, type: e.type, at: e.at, actor: e.actor, client_id: e.clientId, user_id: e.userId, ip: e.ip, detail: e.detail });
+
+export const auditRoutes = [
+  route({
+    method: 'GET', path: '/tenants/{tenant}/audit-events', operationId: 'listAuditEvents', tag: 'audit', summary: 'List a tenant’s audit events, newest first',
+    params: tenantParams, query, response: pageOf(auditEventSchema),
+    handler: async (call) => {
+      await requireTenant(call.deps, call.params.tenant);
+      const { type, since, limit } = call.query;
+      // The store's own position, wrapped in a signed cursor bound to this tenant and these filters.
+      const list = `audit ${call.params.tenant} ${type ?? ''} ${since ?? ''}`;
+      const position = call.query.cursor === undefined ? undefined : await decodeCursor(call.services, list, call.query.cursor);
+      const page = await call.services.storage.audit.list(call.params.tenant, { type, since, limit, cursor: position as string | undefined });
+      return { items: page.events.map(view), next_cursor: page.nextCursor ? await encodeCursor(call.services, list, page.nextCursor) : null };
+    },
+  }),
+];
