@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { systemClock, systemRandom, type Clock, type Random } from './clock.js';
 import type { Config } from './config.js';
 import { accountJobsIdle } from './accounts/background.js';
+import { registerConsole } from './admin/console/serve.js';
 import { registerAdminApi } from './admin/routes.js';
 import type { Services } from './http/context.js';
 import { installErrorHandler } from './http/error_handler.js';
@@ -75,5 +76,6 @@ export async function buildApp(deps: AppDeps): Promise<{ app: FastifyInstance; s
   installErrorHandler(app);
   registerRoutes(app, services);
   registerAdminApi(app, services);
+  registerConsole(app, services);
   return { app, services };
 }

@@ -35,7 +35,10 @@ export type OAuthErrorCode =
   // RFC 8628 §3.5: the device code grant's polling answers.
   | 'authorization_pending'
   | 'slow_down'
-  | 'expired_token';
+  | 'expired_token'
+  // RFC 7591 §3.2.2: a registration request's redirect URIs or other metadata are refused.
+  | 'invalid_redirect_uri'
+  | 'invalid_client_metadata';
 
 const DEFAULT_STATUS: Record<OAuthErrorCode, number> = {
   invalid_request: 400,
@@ -66,6 +69,8 @@ const DEFAULT_STATUS: Record<OAuthErrorCode, number> = {
   authorization_pending: 400,
   slow_down: 400,
   expired_token: 400,
+  invalid_redirect_uri: 400,
+  invalid_client_metadata: 400,
 };
 
 export class OAuthError extends Error {

@@ -12,14 +12,15 @@ import type { User } from '../src/storage/types.js';
 import { storageKey } from '../src/tokens/opaque.js';
 import { BACKENDS, basic, FakeClock, form, FORM_HEADERS, PUBLIC_URL, type TestApp } from './helpers.js';
 import { adminApi, makeOperator, startAdminApp, tokenFor } from './support/admin.js';
+import { DCR_OFF } from './support/dcr_policy.js';
 
 const T0 = Math.floor(Date.UTC(2026, 0, 1) / 1000);
 const ID = expect.stringMatching(/^[A-Za-z0-9][A-Za-z0-9_-]{21}$/);
 const SECRET = expect.stringMatching(/^[A-Za-z0-9_-]{43}$/);
 
 const tenantBody = (id: string, over: Record<string, unknown> = {}) => ({
-  id, display_name: id, issuer: `${PUBLIC_URL}/realms/${id}`, default_audience: null, session_idle_seconds: 1800, session_max_seconds: 36000,
-  personal_token_max_days: 90, registration: false, require_verified_email: false, email_from: null, created_at: T0, updated_at: T0, ...over,
+  id, display_name: id, hostname: null, issuer: `${PUBLIC_URL}/realms/${id}`, default_audience: null, session_idle_seconds: 1800, session_max_seconds: 36000,
+  personal_token_max_days: 90, registration: false, require_verified_email: false, email_from: null, dcr: DCR_OFF, created_at: T0, updated_at: T0, ...over,
 });
 
 describe.each(BACKENDS)('admin API on %s', (backend) => {
@@ -165,6 +166,28 @@ describe.each(BACKENDS)('admin API on %s', (backend) => {
       expect({ status: admin.status, body: admin.body }).toEqual({
         status: 400, body: { error: 'invalid_request', error_description: 'the admin tenant cannot be deleted: it holds the operators' },
       });
+    });
+
+    it('gives a tenant its own hostname (the issuer follows it), refuses bad and taken ones naming the field, and clears it', async () => {
+      await rootApi.post('/tenants', { id: 'initech' });
+      const set = await rootApi.patch('/tenants/initech', { hostname: 'login.initech.example' });
+      expect({ status: set.status, body: set.body }).toEqual({
+        status: 200, body: tenantBody('initech', { hostname: 'login.initech.example', issuer: 'https://login.initech.example/realms/initech' }),
+      });
+      expect((await rootApi.get('/tenants/initech')).body).toEqual(set.body);
+      const bad = await rootApi.patch('/tenants/initech', { hostname: 'https://Login.Initech.example:8443' });
+      expect({ status: bad.status, body: bad.body }).toEqual({
+        status: 400, body: { error: 'invalid_request', error_description: 'hostname: hostname must be a lowercase DNS name such as auth.example.com, without scheme, port or path', field: 'hostname' },
+      });
+      const taken = await rootApi.patch('/tenants/default', { hostname: 'login.initech.example' });
+      expect({ status: taken.status, body: taken.body }).toEqual({ status: 409, body: { error: 'conflict', error_description: 'hostname login.initech.example already exists' } });
+      const admin = await rootApi.patch('/tenants/admin', { hostname: 'ops.initech.example' });
+      expect({ status: admin.status, body: admin.body }).toEqual({
+        status: 400, body: { error: 'invalid_request', error_description: 'the admin tenant cannot have its own hostname: the console signs in under the public URL' },
+      });
+      const cleared = await rootApi.patch('/tenants/initech', { hostname: null });
+      expect({ status: cleared.status, body: cleared.body }).toEqual({ status: 200, body: tenantBody('initech') });
+      await rootApi.del('/tenants/initech');
     });
 
     it('registers a client with its secret shown once, updates, rotates the secret (the old one stops working) and deletes it', async () => {
@@ -318,6 +341,10 @@ describe.each(BACKENDS)('admin API on %s', (backend) => {
       expect(r.status).toBe(200);
       const scoped = (await t.storage.users.findByUsername(ADMIN_TENANT, 'acme-ops'))!;
       expect(r.body.items.map((e: { type: string; actor: string; detail: { tenant: string } }) => [e.type, e.actor, e.detail.tenant])).toEqual([
+        ['tenant.deleted', `operator:${root.id}`, 'initech'],
+        ['tenant.updated', `operator:${root.id}`, 'initech'],
+        ['tenant.updated', `operator:${root.id}`, 'initech'],
+        ['tenant.created', `operator:${root.id}`, 'initech'],
         ['tenant.deleted', `operator:${root.id}`, 'globex'],
         ['tenant.updated', `operator:${root.id}`, 'globex'],
         ['tenant.created', `operator:${root.id}`, 'globex'],

@@ -15,6 +15,7 @@ import { verifyPassword } from '../src/crypto/password.js';
 import { openStorage } from '../src/storage/index.js';
 import { BACKENDS, createTestDatabase, type TestDatabase } from './helpers.js';
 import { freePort, runTessera, type RunResult } from './support/server.js';
+import { DCR_OFF } from './support/dcr_policy.js';
 
 const BIN = fileURLToPath(new URL('../bin/tessera.js', import.meta.url));
 const PUBLIC_URL = 'http://tessera.test';
@@ -136,8 +137,8 @@ describe.each(BACKENDS)('tessera CLI on %s', (backend) => {
   let cli: ReturnType<typeof cliFor>;
   let dir: string;
   const defaultTenant = {
-    id: 'default', display_name: 'Default', issuer: `${PUBLIC_URL}/realms/default`, default_audience: null,
-    session_idle_seconds: 1800, session_max_seconds: 36000, personal_token_max_days: 90, registration: false, require_verified_email: false, email_from: null, created_at: recent(), updated_at: recent(),
+    id: 'default', display_name: 'Default', hostname: null, issuer: `${PUBLIC_URL}/realms/default`, default_audience: null,
+    session_idle_seconds: 1800, session_max_seconds: 36000, personal_token_max_days: 90, registration: false, require_verified_email: false, email_from: null, dcr: DCR_OFF, created_at: recent(), updated_at: recent(),
   };
   // Built in like default: its users are the operators (src/admin/bootstrap.ts).
   const adminTenant = { ...defaultTenant, id: 'admin', display_name: 'Tessera administration', issuer: `${PUBLIC_URL}/realms/admin` };
@@ -164,8 +165,8 @@ describe.each(BACKENDS)('tessera CLI on %s', (backend) => {
 
     const acme = await cli.ok('tenant', 'create', 'acme', '--display-name', 'Acme Corp', '--default-audience', 'https://api.acme.example/');
     expect(acme).toEqual({
-      id: 'acme', display_name: 'Acme Corp', issuer: `${PUBLIC_URL}/realms/acme`, default_audience: 'https://api.acme.example/',
-      session_idle_seconds: 1800, session_max_seconds: 36000, personal_token_max_days: 90, registration: false, require_verified_email: false, email_from: null, created_at: recent(), updated_at: acme.created_at,
+      id: 'acme', display_name: 'Acme Corp', hostname: null, issuer: `${PUBLIC_URL}/realms/acme`, default_audience: 'https://api.acme.example/',
+      session_idle_seconds: 1800, session_max_seconds: 36000, personal_token_max_days: 90, registration: false, require_verified_email: false, email_from: null, dcr: DCR_OFF, created_at: recent(), updated_at: acme.created_at,
     });
 
     const [duplicate, badId, deleteDefault, badAudience] = await Promise.all([
@@ -192,13 +193,31 @@ describe.each(BACKENDS)('tessera CLI on %s', (backend) => {
     expect(closed).toEqual({ ...open, registration: false, email_from: null, updated_at: expect.any(Number) });
   });
 
+  it('gives a tenant its own hostname, which its issuer follows; refuses bad, taken and public-URL hosts; clears it with ""', async () => {
+    const closed = await cli.ok('tenant', 'show', 'acme');
+    // https: the public URL here is not plain-http loopback.
+    const hosted = await cli.ok('tenant', 'update', 'acme', '--hostname', 'auth.acme.example');
+    expect(hosted).toEqual({ ...closed, hostname: 'auth.acme.example', issuer: 'https://auth.acme.example/realms/acme', updated_at: expect.any(Number) });
+    expect(await cli.ok('tenant', 'show', 'acme')).toEqual(hosted);
+    const [badHost, takenHost, publicHost] = await Promise.all([
+      cli.fails('tenant', 'update', 'acme', '--hostname', 'auth.acme.example:8443'),
+      cli.fails('tenant', 'update', 'default', '--hostname', 'auth.acme.example'),
+      cli.fails('tenant', 'update', 'default', '--hostname', 'tessera.test'),
+    ]);
+    expect(publicHost).toEqual(inputError('tenant update', "hostname tessera.test is the public URL's host, which serves every tenant"));
+    expect(badHost).toEqual(inputError('tenant update', 'hostname must be a lowercase DNS name such as auth.example.com, without scheme, port or path'));
+    expect(takenHost).toEqual(inputError('tenant update', 'hostname auth.acme.example already exists'));
+    const unhosted = await cli.ok('tenant', 'update', 'acme', '--hostname', '');
+    expect(unhosted).toEqual({ ...closed, updated_at: expect.any(Number) });
+  });
+
   it('deletes a tenant with everything in it, so a tenant re-created under its id starts empty', async () => {
     await cli.ok('client', 'create', '--tenant', 'acme', '--name', 'doomed');
     expect(await cli.ok('tenant', 'delete', 'acme')).toEqual({ deleted: { id: 'acme' } });
     expect(await cli.fails('tenant', 'show', 'acme')).toEqual(inputError('tenant show', 'tenant acme does not exist'));
     expect(await cli.ok('tenant', 'create', 'acme')).toEqual({
-      id: 'acme', display_name: 'acme', issuer: `${PUBLIC_URL}/realms/acme`, default_audience: null,
-      session_idle_seconds: 1800, session_max_seconds: 36000, personal_token_max_days: 90, registration: false, require_verified_email: false, email_from: null, created_at: recent(), updated_at: recent(),
+      id: 'acme', display_name: 'acme', hostname: null, issuer: `${PUBLIC_URL}/realms/acme`, default_audience: null,
+      session_idle_seconds: 1800, session_max_seconds: 36000, personal_token_max_days: 90, registration: false, require_verified_email: false, email_from: null, dcr: DCR_OFF, created_at: recent(), updated_at: recent(),
     });
     expect(await cli.ok('client', 'list', '--tenant', 'acme')).toEqual({ clients: [] });
   });

@@ -11,7 +11,7 @@ import type { Operator } from './route.js';
 export async function adminTenantContext(services: Services): Promise<TenantContext> {
   const tenant = services.cache.peekTenant(ADMIN_TENANT) ?? (await services.cache.tenant(ADMIN_TENANT));
   if (!tenant) throw new OAuthError('server_error', 'the admin tenant does not exist', { detail: 'ensureAdminTenant did not run' });
-  return { tenant, issuer: issuerOf(services.config.publicUrl, ADMIN_TENANT), commaScopes: false, services };
+  return { tenant, issuer: issuerOf(services.config.publicUrl, tenant), commaScopes: false, services };
 }
 
 /**

@@ -107,5 +107,5 @@ export async function ensureFirstOperator(deps: ManageDeps, config: Pick<Config,
 /** What the server logs on first start: where the password is and where to sign in, never the password. */
 export function firstOperatorMessage(op: FirstOperator, publicUrl: string): string {
   const where = op.passwordFile ? `its password is in ${op.passwordFile}` : 'its password is TESSERA_ADMIN_PASSWORD';
-  return `created the first operator "${op.username}"; ${where} (change it at first sign-in). Sign in at ${consoleUrl(publicUrl)} (issuer ${issuerOf(publicUrl, ADMIN_TENANT)})`;
+  return `created the first operator "${op.username}"; ${where} (change it at first sign-in). Sign in at ${consoleUrl(publicUrl)} (issuer ${issuerOf(publicUrl, { id: ADMIN_TENANT, hostname: null })})`;
 }

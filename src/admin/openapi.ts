@@ -55,7 +55,7 @@ export function openApiDocument(routes: AdminRoute[], publicUrl: string): Json {
       responses: { 200: { description: 'the OpenAPI 3.1 document', content: { 'application/json': { schema: { type: 'object' } } } } },
     },
   };
-  const issuer = issuerOf(publicUrl, ADMIN_TENANT);
+  const issuer = issuerOf(publicUrl, { id: ADMIN_TENANT, hostname: null });
   return {
     openapi: '3.1.0',
     info: { title: 'Tessera admin API', version: '1.0.0', description: 'Manage tenants, clients, APIs, users, keys, sessions and audit events. See docs/admin-api.md.' },

@@ -8,6 +8,7 @@ import { apiRoutes } from './apis.js';
 import { auditRoutes } from './audit.js';
 import { authenticateOperator, requireGlobal, requireTenantAccess } from './auth.js';
 import { clientRoutes } from './clients.js';
+import { dcrRoutes } from './dcr.js';
 import { keyRoutes } from './keys.js';
 import { openApiDocument } from './openapi.js';
 import { route, type AdminRoute, type Operator } from './route.js';
@@ -24,7 +25,7 @@ const meRoute = route({
 });
 
 /** Every admin API operation, in one table: what is served and what the OpenAPI document describes. */
-export const ADMIN_ROUTES: AdminRoute[] = [meRoute, ...tenantRoutes, ...clientRoutes, ...apiRoutes, ...userRoutes, ...sessionRoutes, ...keyRoutes, ...auditRoutes];
+export const ADMIN_ROUTES: AdminRoute[] = [meRoute, ...tenantRoutes, ...clientRoutes, ...apiRoutes, ...userRoutes, ...sessionRoutes, ...keyRoutes, ...auditRoutes, ...dcrRoutes];
 
 /** `redirect_uris[0]`, `token_exchange.audiences[1]`. */
 const fieldOf = (path: PropertyKey[]): string =>
@@ -52,13 +53,13 @@ function fromInput(err: InputError): OAuthError {
 
 function manageDeps(services: Services, op: Operator): ManageDeps {
   return {
-    storage: services.storage, clock: services.clock, random: services.random, log: services.log,
+    storage: services.storage, clock: services.clock, random: services.random, log: services.log, publicUrl: services.config.publicUrl,
     // Audit events name the operator by user id: `operator:<id>` (the CLI is plain `operator`).
     actor: `operator:${op.user.id}`,
     sessionsEnded: (tenantId, userId, sids) => {
       void services.cache.tenant(tenantId).then((tenant) => {
         if (!tenant) return;
-        const ctx = { tenant, issuer: issuerOf(services.config.publicUrl, tenantId), commaScopes: false, services };
+        const ctx = { tenant, issuer: issuerOf(services.config.publicUrl, tenant), commaScopes: false, services };
         for (const sid of sids) queueBackchannelLogout(ctx, { userId, sid });
       }, (err) => services.log.error({ err, tenant: tenantId }, 'back-channel logout could not be queued'));
     },

@@ -35,9 +35,15 @@ export const tenantParams = z.strictObject({ tenant: z.string().describe('tenant
 export const deleted = z.object({ deleted: z.record(z.string(), z.string()) });
 
 export const tenantSchema = z.object({
-  id: z.string(), display_name: z.string(), issuer: z.string(), default_audience: z.string().nullable(),
+  id: z.string(), display_name: z.string(), hostname: z.string().nullable().describe('own hostname; null = served under the public URL'), issuer: z.string(), default_audience: z.string().nullable(),
   session_idle_seconds: z.number().int(), session_max_seconds: z.number().int(), personal_token_max_days: z.number().int(),
-  registration: z.boolean(), require_verified_email: z.boolean(), email_from: z.string().nullable(), created_at: epoch, updated_at: epoch,
+  registration: z.boolean(), require_verified_email: z.boolean(), email_from: z.string().nullable(),
+  dcr: z.object({
+    enabled: z.boolean(), open: z.boolean().describe('registration without an initial access token'), grant_types: z.array(z.string()),
+    allow_consent_skip: z.boolean(), allow_web_page: z.boolean(), allow_password: z.boolean(), allow_token_exchange: z.boolean(),
+    scopes: z.array(z.string()).describe('scopes beyond the OIDC ones a registered client may ask for'),
+  }).describe('dynamic client registration (RFC 7591), off by default'),
+  created_at: epoch, updated_at: epoch,
 });
 
 export const userSchema = z.object({

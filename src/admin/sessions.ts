@@ -3,6 +3,7 @@ import { recordAudit } from '../audit.js';
 import { seconds } from '../clock.js';
 import { OAuthError } from '../errors.js';
 import { listPersonalTokens, revokePersonalToken } from '../manage/personal_tokens.js';
+import { grantView, listUserGrants, listUserSessions, revokeUserGrant, revokeUserSession, sessionView } from '../manage/sessions.js';
 import { requireUser } from '../manage/users.js';
 import { pageOf, pageQuery, paginate } from './cursor.js';
 import { route, type AdminCall } from './route.js';
@@ -25,42 +26,30 @@ export const sessionRoutes = [
   route({
     method: 'GET', path: '/tenants/{tenant}/users/{user}/sessions', operationId: 'listSessions', tag: 'sessions', summary: 'List a user’s live sessions',
     params: userParams, query: pageQuery, response: pageOf(sessionSchema),
-    handler: (call) => list(call, 'sessions', (u, now) => call.services.storage.sessions.listLive(call.params.tenant, u, now), (s) => s.id, (s) => ({
-      id: s.id, auth_time: s.authTime, amr: s.amr, created_at: s.createdAt, idle_expires_at: s.idleExpiresAt, expires_at: s.expiresAt,
-    })),
+    handler: async (call) => {
+      const { userId, sessions } = await listUserSessions(call.deps, call.params.tenant, call.params.user);
+      return paginate(call.services, `sessions ${call.params.tenant} ${userId}`, sessions, (s) => s.id, call.query, sessionView);
+    },
   }),
   route({
     method: 'DELETE', path: '/tenants/{tenant}/users/{user}/sessions/{session}', operationId: 'revokeSession', tag: 'sessions',
     summary: 'End one of a user’s sessions (with its session-bound refresh tokens)',
     params: userParams.extend({ session: z.string().describe('the session id (sid)') }), status: 204,
-    handler: async (call) => {
-      const user = await requireUser(call.deps, call.params.tenant, call.params.user);
-      const now = seconds(call.services.clock);
-      const s = await call.services.storage.sessions.getById(call.params.tenant, call.params.session);
-      if (!s || s.userId !== user.id || !(await call.services.storage.sessions.revoke(s.key, now))) throw gone('session', call.params.session);
-      call.deps.sessionsEnded?.(call.params.tenant, user.id, [s.id]);
-      await recordAudit(call.deps, call.params.tenant, { type: 'session.revoked', actor: call.deps.actor!, userId: user.id, detail: { sid: s.id } });
-    },
+    handler: (call) => revokeUserSession(call.deps, call.params.tenant, call.params.user, call.params.session),
   }),
   route({
     method: 'GET', path: '/tenants/{tenant}/users/{user}/grants', operationId: 'listGrants', tag: 'sessions', summary: 'List a user’s live grants (one per client consent or personal token)',
     params: userParams, query: pageQuery, response: pageOf(grantSchema),
-    handler: (call) => list(call, 'grants', (u, now) => call.services.storage.grants.listLive(call.params.tenant, u, now), (g) => g.id, (g) => ({
-      id: g.id, client_id: g.clientId, scope: g.scope, created_at: g.createdAt, expires_at: g.expiresAt,
-    })),
+    handler: async (call) => {
+      const { userId, grants } = await listUserGrants(call.deps, call.params.tenant, call.params.user);
+      return paginate(call.services, `grants ${call.params.tenant} ${userId}`, grants, (g) => g.id, call.query, grantView);
+    },
   }),
   route({
     method: 'DELETE', path: '/tenants/{tenant}/users/{user}/grants/{grant}', operationId: 'revokeGrant', tag: 'sessions',
     summary: 'Revoke a grant with every token and code issued under it',
     params: userParams.extend({ grant: z.string() }), status: 204,
-    handler: async (call) => {
-      const user = await requireUser(call.deps, call.params.tenant, call.params.user);
-      const g = await call.services.storage.grants.get(call.params.grant);
-      if (!g || g.tenantId !== call.params.tenant || g.subject !== user.id || !(await call.services.storage.grants.revoke(g.id, seconds(call.services.clock)))) {
-        throw gone('grant', call.params.grant);
-      }
-      await recordAudit(call.deps, call.params.tenant, { type: 'grant.revoked', actor: call.deps.actor!, userId: user.id, clientId: g.clientId, detail: { grant: g.id } });
-    },
+    handler: (call) => revokeUserGrant(call.deps, call.params.tenant, call.params.user, call.params.grant),
   }),
   route({
     method: 'GET', path: '/tenants/{tenant}/users/{user}/personal-tokens', operationId: 'listPersonalTokens', tag: 'personal tokens', summary: 'List a user’s live personal tokens',

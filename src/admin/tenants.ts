@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { recordAudit } from '../audit.js';
-import { ADMIN_TENANT, createTenant, deleteTenant, requireTenant, updateTenant } from '../manage/tenants.js';
+import { ADMIN_TENANT, checkHostname, createTenant, deleteTenant, requireTenant, updateTenant } from '../manage/tenants.js';
 import { tenantView } from '../manage/tenant_view.js';
 import { checkAudience, checkEmail } from '../manage/validate.js';
 import { mayManage } from './auth.js';
@@ -17,10 +17,16 @@ const fields = {
   registration: z.boolean().describe('self-service sign-up'),
   require_verified_email: z.boolean(),
   email_from: checked((v) => v === '' || checkEmail(v)).nullable(),
+  hostname: checked((v) => v === '' || checkHostname('', v), 'own hostname (issuer https://{hostname}/realms/{id}); "" or null clears it').nullable(),
 };
 
+const dcrBody = z.strictObject({
+  enabled: z.boolean(), open: z.boolean(), grant_types: z.array(z.string()),
+  allow_consent_skip: z.boolean(), allow_web_page: z.boolean(), allow_password: z.boolean(), allow_token_exchange: z.boolean(), scopes: z.array(z.string()),
+}).partial().describe('dynamic client registration (RFC 7591): the fields given change, the others stay');
+
 const createBody = z.strictObject({ id: z.string().describe('1–64 letters, digits, ".", "_" or "-"'), display_name: fields.display_name.optional(), default_audience: checked(checkAudience).optional() });
-const updateBody = z.strictObject(fields).partial();
+const updateBody = z.strictObject({ ...fields, dcr: dcrBody }).partial();
 
 /** Tenant events are recorded in the admin tenant: a deleted tenant's own events go with it. */
 const auditTenant = (call: AdminCall<unknown, unknown, unknown>, type: 'tenant.created' | 'tenant.updated' | 'tenant.deleted', id: string, detail: Record<string, unknown> = {}) =>
@@ -57,6 +63,11 @@ export const tenantRoutes = [
       const t = await updateTenant(call.deps, call.params.tenant, {
         displayName: b.display_name, defaultAudience: b.default_audience, sessionIdleSeconds: b.session_idle_seconds, sessionMaxSeconds: b.session_max_seconds,
         personalTokenMaxDays: b.personal_token_max_days, registration: b.registration, requireVerifiedEmail: b.require_verified_email, emailFrom: b.email_from,
+        hostname: b.hostname,
+        dcr: b.dcr && {
+          enabled: b.dcr.enabled, open: b.dcr.open, grantTypes: b.dcr.grant_types, allowConsentSkip: b.dcr.allow_consent_skip, allowWebPage: b.dcr.allow_web_page,
+          allowPassword: b.dcr.allow_password, allowTokenExchange: b.dcr.allow_token_exchange, scopes: b.dcr.scopes,
+        },
       });
       call.services.cache.clear();
       await auditTenant(call, 'tenant.updated', t.id, { fields: Object.keys(b).sort() });

@@ -11,6 +11,7 @@ import type { CliEnv, Command } from './command.js';
 import { apiCommands } from './commands/api.js';
 import { auditCommands } from './commands/audit.js';
 import { clientCommands } from './commands/client.js';
+import { dcrCommands } from './commands/dcr.js';
 import { keyCommands } from './commands/keys.js';
 import { serverCommands } from './commands/server.js';
 import { tenantCommands } from './commands/tenant.js';
@@ -18,7 +19,7 @@ import { tokenCommands } from './commands/token.js';
 import { userCommands } from './commands/user.js';
 
 /** Every command, by the words that name it. */
-const COMMANDS: Command[] = [...serverCommands, ...tenantCommands, ...clientCommands, ...apiCommands, ...userCommands, ...keyCommands, ...tokenCommands, ...auditCommands];
+const COMMANDS: Command[] = [...serverCommands, ...tenantCommands, ...clientCommands, ...apiCommands, ...userCommands, ...keyCommands, ...tokenCommands, ...auditCommands, ...dcrCommands];
 
 /** `tessera start` flags: the environment's keys in kebab case (DESIGN.md §1 Configuration). */
 const CONFIG_FLAGS: Record<string, keyof ConfigInput> = {
@@ -78,7 +79,7 @@ export async function main(argv: string[]): Promise<number> {
         }
         // Changes that end sessions tell the clients by back-channel logout, as the server would.
         logout ??= operatorLogout(cliEnv.config(), storage, createLogger('error', process.stderr));
-        return { storage, clock: systemClock, random: systemRandom, sessionsEnded: logout.sessionsEnded };
+        return { storage, clock: systemClock, random: systemRandom, sessionsEnded: logout.sessionsEnded, publicUrl: cliEnv.config().publicUrl };
       },
       async stdin() {
         const chunks: Buffer[] = [];

@@ -135,7 +135,9 @@ export async function verifyProof(ctx: TenantContext, target: ProofTarget, check
   const { jti, htm, htu, iat, ath, nonce } = payload as Record<string, unknown>;
   if (typeof jti !== 'string' || jti === '') throw refuse('the DPoP proof jti is invalid');
   if (htm !== target.method.toUpperCase()) throw refuse('the DPoP proof htm does not match the request method');
-  const expected = targetUri(ctx.services.config.publicUrl + target.url.split('?')[0]);
+  // A tenant with its own hostname is reached there (its issuer's origin), not under the public URL.
+  const base = ctx.tenant.hostname ? new URL(ctx.issuer).origin : ctx.services.config.publicUrl;
+  const expected = targetUri(base + target.url.split('?')[0]);
   if (typeof htu !== 'string' || expected === undefined || targetUri(htu) !== expected) throw refuse('the DPoP proof htu does not match the request URL');
   const now = nowMs / 1000;
   if (typeof iat !== 'number' || Math.abs(iat - now) > PROOF_WINDOW_SECONDS) throw refuse('the DPoP proof is too old or from the future (iat)');

@@ -4,6 +4,7 @@ import { grants } from '../grants/index.js';
 import { ID_TOKEN_ALGS } from '../manage/clients.js';
 import { ASSERTION_ALGS } from '../http/client_assertion.js';
 import { endpointUrl, type TenantContext } from '../http/context.js';
+import { REGISTRATION_PATH } from './client_registration.js';
 
 const OIDC_SCOPES = ['openid', 'profile', 'email', 'offline_access'];
 
@@ -62,5 +63,7 @@ export async function discoveryEndpoint(ctx: TenantContext, _req: FastifyRequest
       pushed_authorization_request_endpoint: endpointUrl(ctx.issuer, 'ext/par/request'),
       require_pushed_authorization_requests: false,
       authorization_response_iss_parameter_supported: true,
+      // RFC 8414 §2 / RFC 7591 §3: only where the tenant has dynamic registration on.
+      ...(ctx.tenant.dcr?.enabled && { registration_endpoint: `${ctx.issuer}${REGISTRATION_PATH}` }),
     });
 }

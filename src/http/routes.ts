@@ -17,9 +17,10 @@ import { revocationEndpoint } from '../endpoints/revoke.js';
 import { tokenEndpoint } from '../endpoints/token.js';
 import { userinfoEndpoint } from '../endpoints/userinfo.js';
 import { validateEndpoint } from '../endpoints/validate.js';
+import { clientConfigurationEndpoint, clientRegistrationEndpoint, REGISTRATION_PATH } from '../endpoints/client_registration.js';
 import { OAuthError } from '../errors.js';
 import { DEFAULT_TENANT } from '../manage/tenants.js';
-import { issuerOf, resolveTenant, type Services, type TenantContext } from './context.js';
+import { requestHost, resolveTenant, type Services, type TenantContext } from './context.js';
 
 type Endpoint = (ctx: TenantContext, req: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
 
@@ -69,7 +70,19 @@ export const ROUTES: Route[] = [
   // "Choose a new password" before a sign-in completes (users with must_change_password).
   { methods: ['POST'], path: '/login-actions/required-action', handler: requiredActionEndpoint, browser: true },
   { methods: ['GET', 'POST'], path: '/account', handler: accountEndpoint, browser: true },
+  // RFC 7591 registration and RFC 7592 management of registered clients (Keycloak's paths); off by default per tenant.
+  { methods: ['POST'], path: REGISTRATION_PATH, handler: clientRegistrationEndpoint },
+  { methods: ['GET', 'PUT', 'DELETE'], path: `${REGISTRATION_PATH}/:clientId`, handler: clientConfigurationEndpoint },
 ];
+
+/** The request reached a tenant that has its own hostname through some other host. */
+const offCanonicalHost = (ctx: TenantContext, req: FastifyRequest): boolean => ctx.tenant.hostname !== null && requestHost(req) !== ctx.tenant.hostname;
+
+/** The same route (and query) under the tenant's issuer. */
+function canonicalUrl(ctx: TenantContext, path: string, requestUrl: string): string {
+  const q = requestUrl.indexOf('?');
+  return `${ctx.issuer}${path}${q === -1 ? '' : requestUrl.slice(q)}`;
+}
 
 const ALL_METHODS: HTTPMethods[] = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH'];
 
@@ -105,6 +118,10 @@ export function registerRoutes(app: FastifyInstance, services: Services): void {
           if (route.browser && err instanceof OAuthError) return sendErrorPage(reply, err);
           throw err;
         }
+        // A tenant with its own hostname reached through another host: metadata and pages move to
+        // the canonical URL (one issuer per tenant; cookies belong to that host). API calls are
+        // served there too, with the canonical issuer, so back ends configured earlier keep working.
+        if ((route.metadata || route.browser) && offCanonicalHost(ctx, req)) return reply.redirect(canonicalUrl(ctx, route.path, req.url), 308);
         if (route.cors && req.headers.origin) await allowCors(ctx, req, reply);
         return route.handler(ctx, req, reply);
       },
@@ -131,11 +148,7 @@ export function registerRoutes(app: FastifyInstance, services: Services): void {
     });
   };
   const redirect = (url: string, path: string, fixedTenant?: string) =>
-    app.get(url, async (req, reply) => {
-      const tenant = fixedTenant ?? (req.params as { tenant: string }).tenant;
-      if (!(await services.cache.tenant(tenant))) throw new OAuthError('not_found', `tenant ${JSON.stringify(tenant)} does not exist`);
-      return reply.redirect(`${issuerOf(services.config.publicUrl, tenant)}${path}`, 308);
-    });
+    app.get(url, async (req, reply) => reply.redirect(`${(await resolveTenant(services, req, fixedTenant)).issuer}${path}`, 308));
 
   for (const route of ROUTES) {
     serve(`/realms/:tenant${route.path}`, route);

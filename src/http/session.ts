@@ -24,7 +24,8 @@ export const sessionCookie = (tenantId: string): string => `tessera_session_${te
  * development, Lax (browsers refuse SameSite=None without Secure).
  */
 export function cookieOptions(ctx: TenantContext, maxAge?: number) {
-  const secure = ctx.services.config.publicUrl.startsWith('https://');
+  // The issuer, not the public URL: a tenant with its own hostname is https even then.
+  const secure = ctx.issuer.startsWith('https://');
   return { path: '/', httpOnly: true, secure, sameSite: secure ? ('none' as const) : ('lax' as const), ...(maxAge !== undefined && { maxAge }) };
 }
 

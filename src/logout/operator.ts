@@ -23,7 +23,7 @@ export function operatorLogout(config: Config, storage: Storage, logger: Logger)
         .tenant(tenantId)
         .then((tenant) => {
           if (!tenant) return;
-          const ctx = { tenant, issuer: issuerOf(config.publicUrl, tenantId), commaScopes: false, services: s };
+          const ctx = { tenant, issuer: issuerOf(config.publicUrl, tenant), commaScopes: false, services: s };
           for (const sid of sids) queueBackchannelLogout(ctx, { userId, sid });
         })
         .catch((err) => logger.error({ err, tenant: tenantId }, 'back-channel logout could not be sent'))

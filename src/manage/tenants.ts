@@ -3,6 +3,7 @@ import { seconds } from '../clock.js';
 import { InputError } from '../errors.js';
 import type { Storage } from '../storage/index.js';
 import type { Tenant } from '../storage/types.js';
+import { applyDcrPatch, type DcrPolicyPatch } from './dcr_policy.js';
 import { newKeyRecord } from './keys.js';
 import { checkAudience, checkEmail, checkLifetime } from './validate.js';
 
@@ -21,6 +22,19 @@ function checkTenantId(id: string): string {
   return id;
 }
 
+/** A DNS name of at least two labels (RFC 1123), lowercase: what a Host header is matched against. */
+const HOSTNAME = /^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/** A tenant's own hostname: a bare lowercase DNS name (no scheme, port or path). */
+export function checkHostname(tenantId: string, hostname: string, publicUrl?: string): string {
+  // The console at {PUBLIC_URL}/admin signs in against the admin tenant's issuer there.
+  if (tenantId === ADMIN_TENANT) throw new InputError('the admin tenant cannot have its own hostname: the console signs in under the public URL');
+  if (!HOSTNAME.test(hostname)) throw new InputError('hostname must be a lowercase DNS name such as auth.example.com, without scheme, port or path');
+  // Every request to the public URL's host would then belong to this one tenant.
+  if (publicUrl !== undefined && new URL(publicUrl).hostname === hostname) throw new InputError(`hostname ${hostname} is the public URL's host, which serves every tenant`);
+  return hostname;
+}
+
 export interface ManageDeps {
   storage: Storage;
   clock: Clock;
@@ -30,6 +44,8 @@ export interface ManageDeps {
   log?: { error(obj: object, msg: string): void };
   /** Told of sessions that a change ended (password, disabling), to send back-channel logout; returns at once. */
   sessionsEnded?: (tenantId: string, userId: string, sids: string[]) => void;
+  /** The server's public URL, when known: a tenant's hostname may not be its host. */
+  publicUrl?: string;
 }
 
 export async function createTenant(deps: ManageDeps, input: { id: string; displayName?: string; defaultAudience?: string }): Promise<Tenant> {
@@ -46,6 +62,8 @@ export async function createTenant(deps: ManageDeps, input: { id: string; displa
     registration: false,
     requireVerifiedEmail: false,
     emailFrom: null,
+    hostname: null,
+    dcr: null,
     createdAt: now,
     updatedAt: now,
   };
@@ -79,6 +97,10 @@ export async function updateTenant(
   patch: {
     displayName?: string; defaultAudience?: string | null; sessionIdleSeconds?: number; sessionMaxSeconds?: number; personalTokenMaxDays?: number;
     registration?: boolean; requireVerifiedEmail?: boolean; emailFrom?: string | null;
+    /** Own hostname (issuer `https://{hostname}/realms/{id}`); '' or null clears it. */
+    hostname?: string | null;
+    /** Dynamic client registration settings (manage/dcr.ts); merged over the current policy. */
+    dcr?: DcrPolicyPatch;
   },
 ): Promise<Tenant> {
   const current = await requireTenant(deps, id);
@@ -101,6 +123,8 @@ export async function updateTenant(
       requireVerifiedEmail: patch.requireVerifiedEmail,
       // '' or null: back to the server's MAIL_FROM.
       emailFrom: patch.emailFrom === undefined ? undefined : (patch.emailFrom && checkEmail(patch.emailFrom)) || null,
+      hostname: patch.hostname === undefined ? undefined : (patch.hostname && checkHostname(id, patch.hostname, deps.publicUrl)) || null,
+      dcr: patch.dcr === undefined ? undefined : applyDcrPatch(current.dcr, patch.dcr),
     },
     seconds(deps.clock),
   );

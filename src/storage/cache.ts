@@ -36,6 +36,8 @@ export class ConfigCache {
   private apis = new Map<string, ApiIndex>();
   private origins = new Map<string, Set<string>>();
   private keys = new Map<string, { records: SigningKeyRecord[]; ring: KeyRing; builtAt: number }>();
+  /** Tenant hostname → tenant id, every tenant's at once (one entry, key ''). */
+  private hostIndex = new Map<'', Map<string, string>>();
 
   constructor(private readonly storage: Storage, private readonly clock: Clock, private readonly options: CacheOptions) {}
 
@@ -74,6 +76,7 @@ export class ConfigCache {
     this.apis.clear();
     this.origins.clear();
     this.keys.clear();
+    this.hostIndex.clear();
   }
 
   // The peek* methods answer synchronously from memory, or undefined when the value must be
@@ -86,6 +89,17 @@ export class ConfigCache {
 
   tenant(id: string): Promise<Tenant | undefined> {
     return this.load(this.tenants, id, () => this.storage.tenants.get(id));
+  }
+
+  /** Tenant hostnames (http/context.ts): every request asks, so the whole index is cached, misses included. */
+  peekHostnames(): Map<string, string> | undefined {
+    return this.due() ? undefined : this.hostIndex.get('');
+  }
+
+  async hostnames(): Promise<Map<string, string>> {
+    const index = await this.load(this.hostIndex, '', async () =>
+      new Map((await this.storage.tenants.list()).flatMap((t) => (t.hostname ? [[t.hostname, t.id] as const] : []))));
+    return index!;
   }
 
   peekClient(tenantId: string, clientId: string): Client | undefined {

@@ -14,6 +14,7 @@ import { consentStore } from './sql/consents.js';
 import { personalTokenStore } from './sql/personal_tokens.js';
 import { auditStore } from './sql/audit.js';
 import { operatorStore } from './sql/operators.js';
+import { dcrStore } from './sql/dcr.js';
 
 export type { Storage } from './stores.js';
 
@@ -42,6 +43,7 @@ export async function openStorage(url: string, options: { migrate?: boolean } = 
     consents: consentStore(k),
     personalTokens: personalTokenStore(k),
     operators: operatorStore(k),
+    dcr: dcrStore(k),
     audit: auditStore(k),
     configVersion: {
       async current() {

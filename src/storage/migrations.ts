@@ -341,6 +341,39 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '0014_dcr': {
+    async up(db: Kysely<any>) {
+      // RFC 7591 dynamic client registration: the tenant's policy as a JSON object; null = off (manage/dcr.ts).
+      await db.schema.alterTable('tenants').addColumn('dcr', 'text').execute();
+      // RFC 7591 §3: initial access tokens, stored as digests; max_uses null = unlimited.
+      await db.schema
+        .createTable('dcr_initial_tokens')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('tenant_id', 'text', (c) => c.notNull().references('tenants.id').onDelete('cascade'))
+        .addColumn('digest', 'text', (c) => c.notNull().unique())
+        .addColumn('expires_at', 'bigint')
+        .addColumn('max_uses', 'integer')
+        .addColumn('uses', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('revoked', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .execute();
+      // RFC 7592 §1: a dynamically registered client's registration access token (digest); no row = not manageable this way.
+      await db.schema
+        .createTable('dcr_registrations')
+        .addColumn('client_id', 'text', (c) => c.primaryKey().references('clients.id').onDelete('cascade'))
+        .addColumn('tenant_id', 'text', (c) => c.notNull())
+        .addColumn('token_digest', 'text', (c) => c.notNull())
+        .execute();
+    },
+  },
+  '0015_hostnames': {
+    async up(db: Kysely<any>) {
+      // A tenant's own hostname (issuer `https://{hostname}/realms/{id}`); null = under the
+      // public URL. Unique: a Host header names at most one tenant (http/issuer.ts).
+      await db.schema.alterTable('tenants').addColumn('hostname', 'text').execute();
+      await db.schema.createIndex('tenants_hostname').unique().on('tenants').column('hostname').execute();
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -17,7 +17,10 @@ export interface Database {
     registration: number;
     require_verified_email: number;
     email_from: string | null;
+    hostname: string | null;
     not_before: number;
+    /** JSON DcrPolicy; null = dynamic client registration off. */
+    dcr: string | null;
     created_at: number;
     updated_at: number;
   };
@@ -169,6 +172,21 @@ export interface Database {
     ip: string | null;
     /** JSON object. */
     detail: string;
+  };
+  dcr_initial_tokens: {
+    id: string;
+    tenant_id: string;
+    digest: string;
+    expires_at: number | null;
+    max_uses: number | null;
+    uses: number;
+    revoked: number;
+    created_at: number;
+  };
+  dcr_registrations: {
+    client_id: string;
+    tenant_id: string;
+    token_digest: string;
   };
   operator_scopes: {
     user_id: string;

@@ -1,5 +1,5 @@
 import type {
-  AccessTokenRecord, AuditEvent, Api, ApiScope, Artifact, ArtifactKind, Client, Consent, Grant, PersonalToken, Session, SigningKeyRecord, Tenant, User,
+  AccessTokenRecord, AuditEvent, Api, ApiScope, Artifact, ArtifactKind, Client, Consent, Grant, InitialAccessToken, PersonalToken, Session, SigningKeyRecord, Tenant, User,
 } from './types.js';
 
 /**
@@ -8,14 +8,14 @@ import type {
  */
 
 export type TenantPatch = Partial<Pick<Tenant,
-  'displayName' | 'defaultAudience' | 'sessionIdleSeconds' | 'sessionMaxSeconds' | 'personalTokenMaxDays' | 'notBefore' | 'registration' | 'requireVerifiedEmail' | 'emailFrom'>>;
+  'displayName' | 'defaultAudience' | 'sessionIdleSeconds' | 'sessionMaxSeconds' | 'personalTokenMaxDays' | 'notBefore' | 'registration' | 'requireVerifiedEmail' | 'emailFrom' | 'hostname' | 'dcr'>>;
 
 export interface TenantStore {
   get(id: string): Promise<Tenant | undefined>;
   list(): Promise<Tenant[]>;
   /** Atomic with its first signing keys; fails with a conflict if the id exists. */
   create(tenant: Tenant, keys: SigningKeyRecord[]): Promise<void>;
-  /** Atomic; returns false if the tenant does not exist. */
+  /** Atomic; returns false if the tenant does not exist; fails with a conflict if the hostname is taken. */
   update(id: string, patch: TenantPatch, now: number): Promise<boolean>;
   /** Atomic: the tenant and everything in it (clients, APIs, keys, grants, tokens) go together. */
   delete(id: string): Promise<boolean>;
@@ -160,6 +160,23 @@ export interface SessionStore {
   listLive(tenantId: string, userId: string, now: number): Promise<Session[]>;
 }
 
+/** RFC 7591 initial access tokens and RFC 7592 registration access tokens, by digest. */
+export interface DcrStore {
+  createInitialToken(token: InitialAccessToken, digest: string): Promise<void>;
+  /** The live (unrevoked, unexpired, not used up) token with this digest, or undefined. */
+  findInitialToken(tenantId: string, digest: string, now: number): Promise<InitialAccessToken | undefined>;
+  /** Atomic conditional update: of N concurrent uses of a token with k uses left, exactly k succeed. */
+  useInitialToken(tenantId: string, id: string, now: number): Promise<boolean>;
+  /** Atomic; false if absent. */
+  revokeInitialToken(tenantId: string, id: string): Promise<boolean>;
+  listInitialTokens(tenantId: string): Promise<InitialAccessToken[]>;
+  /** Upsert: the client's registration access token digest (a rotation replaces it). The row goes with its client. */
+  setRegistration(tenantId: string, clientId: string, tokenDigest: string): Promise<void>;
+  registrationDigest(tenantId: string, clientId: string): Promise<string | undefined>;
+  /** Conditional update from `oldDigest` to `newDigest`: of concurrent rotations of one token exactly one succeeds. */
+  rotateRegistration(tenantId: string, clientId: string, oldDigest: string, newDigest: string): Promise<boolean>;
+}
+
 /** Which tenants an operator (a user of the `admin` tenant) may manage. */
 export interface OperatorStore {
   /** The tenant ids of a scoped operator; null for a global one (no row). */
@@ -233,6 +250,7 @@ export interface Storage {
   consents: ConsentStore;
   personalTokens: PersonalTokenStore;
   operators: OperatorStore;
+  dcr: DcrStore;
   audit: AuditStore;
   configVersion: ConfigVersion;
   cleanup: Cleanup;

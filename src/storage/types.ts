@@ -18,8 +18,38 @@ export interface Tenant {
   requireVerifiedEmail: boolean;
   /** From address of this tenant's mail; null = the server's MAIL_FROM. The sender name is `displayName`. */
   emailFrom: string | null;
+  /** Own hostname (issuer `https://{hostname}/realms/{id}`, http/issuer.ts); null = under the public URL. */
+  hostname: string | null;
+  /** RFC 7591 dynamic client registration policy; null = off (the default). */
+  dcr: DcrPolicy | null;
   createdAt: number;
   updatedAt: number;
+}
+
+/** What a tenant lets clients register for themselves (manage/dcr.ts). */
+export interface DcrPolicy {
+  enabled: boolean;
+  /** Registration without an initial access token (RFC 7591 §3: "open registration"). */
+  open: boolean;
+  grantTypes: string[];
+  allowConsentSkip: boolean;
+  allowWebPage: boolean;
+  allowPassword: boolean;
+  allowTokenExchange: boolean;
+  /** Scopes beyond the OIDC ones a registered client may ask for. */
+  scopes: string[];
+}
+
+/** RFC 7591 §3: an initial access token, stored as its digest. */
+export interface InitialAccessToken {
+  id: string;
+  tenantId: string;
+  expiresAt: number | null;
+  /** null = unlimited. */
+  maxUses: number | null;
+  uses: number;
+  revoked: boolean;
+  createdAt: number;
 }
 
 export type AccessTokenFormat = 'jwt' | 'opaque';

@@ -7,7 +7,7 @@ import { BACKENDS, createTestDatabase, type TestDatabase } from '../helpers.js';
 const T0 = 1_800_000_000;
 
 const tenant = (id: string): Tenant => ({ id, displayName: id, defaultAudience: null, sessionIdleSeconds: null, sessionMaxSeconds: null, personalTokenMaxDays: null, notBefore: 0,
-  registration: false, requireVerifiedEmail: false, emailFrom: null, createdAt: T0, updatedAt: T0 });
+  registration: false, requireVerifiedEmail: false, emailFrom: null, hostname: null, dcr: null, createdAt: T0, updatedAt: T0 });
 
 const user = (tenantId: string, id: string): User => ({
   tenantId, id, username: id, email: null, emailVerified: false, name: null, passwordHash: null, disabled: false, mustChangePassword: false, createdAt: T0, updatedAt: T0,

@@ -10,7 +10,7 @@ const run = promisify(execFile);
 const T0 = 1_800_000_000;
 
 const tenant = (id: string): Tenant => ({ id, displayName: id, defaultAudience: null, sessionIdleSeconds: null, sessionMaxSeconds: null, personalTokenMaxDays: null, notBefore: 0,
-  registration: false, requireVerifiedEmail: false, emailFrom: null, createdAt: T0, updatedAt: T0 });
+  registration: false, requireVerifiedEmail: false, emailFrom: null, hostname: null, dcr: null, createdAt: T0, updatedAt: T0 });
 
 const client = (tenantId: string, clientId: string): Client => ({
   tenantId, clientId, name: `client ${clientId}`, secretDigest: 'digest', tokenEndpointAuthMethod: 'client_secret_basic',

@@ -34,7 +34,7 @@ export async function makeOperator(t: TestApp, username: string, tenants: string
 export async function tokenFor(t: TestApp, user: User, scopes = ['admin'], clientId = CONSOLE_CLIENT_ID): Promise<string> {
   const tenant = (await t.storage.tenants.get(user.tenantId))!;
   const client = (await t.storage.clients.get(user.tenantId, clientId))!;
-  const issued = await issuePersonalToken(t.deps, { tenant, issuer: issuerOf(t.config.publicUrl, tenant.id), user, client, apis: [], scopes, expiresIn: 3600 });
+  const issued = await issuePersonalToken(t.deps, { tenant, issuer: issuerOf(t.config.publicUrl, tenant), user, client, apis: [], scopes, expiresIn: 3600 });
   return issued.value;
 }
 

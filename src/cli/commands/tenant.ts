@@ -2,6 +2,7 @@ import { createTenant, deleteTenant, requireTenant, updateTenant } from '../../m
 import { tenantView as view } from '../../manage/tenant_view.js';
 import { int, onOff, positional, str } from '../args.js';
 import { describe, table, type Command } from '../command.js';
+import { dcrPatch } from './dcr.js';
 
 export const tenantCommands: Command[] = [
   {
@@ -38,10 +39,12 @@ export const tenantCommands: Command[] = [
   },
   {
     name: 'tenant update',
-    usage: 'tenant update ID [--display-name N] [--default-audience URI] [--session-idle SECONDS] [--session-max SECONDS] [--personal-token-max-days DAYS] [--registration on|off] [--require-verified-email on|off] [--email-from ADDRESS]',
+    usage: 'tenant update ID [--display-name N] [--default-audience URI] [--session-idle SECONDS] [--session-max SECONDS] [--personal-token-max-days DAYS] [--registration on|off] [--require-verified-email on|off] [--email-from ADDRESS] [--hostname HOST (\'\' clears)] [--dcr on|off] [--dcr-open on|off] [--dcr-allowed-grant-types a,b] [--dcr-allow consent-skip,web-page,password,token-exchange (\'\' allows none)] [--dcr-scopes "s1 s2"]',
     options: {
       'display-name': { type: 'string' }, 'default-audience': { type: 'string' }, 'session-idle': { type: 'string' }, 'session-max': { type: 'string' },
       'personal-token-max-days': { type: 'string' }, registration: { type: 'string' }, 'require-verified-email': { type: 'string' }, 'email-from': { type: 'string' },
+      hostname: { type: 'string' },
+      dcr: { type: 'string' }, 'dcr-open': { type: 'string' }, 'dcr-allowed-grant-types': { type: 'string' }, 'dcr-allow': { type: 'string' }, 'dcr-scopes': { type: 'string' },
     },
     async run({ values, positionals, env }) {
       const t = await updateTenant(await env.deps(), positional(positionals, 0, 'tenant ID'), {
@@ -53,6 +56,8 @@ export const tenantCommands: Command[] = [
         registration: onOff(values, 'registration'),
         requireVerifiedEmail: onOff(values, 'require-verified-email'),
         emailFrom: str(values, 'email-from'),
+        hostname: str(values, 'hostname'),
+        dcr: dcrPatch(values),
       });
       const v = view(t, env.config().publicUrl);
       return { json: v, text: describe(v) };

@@ -28,7 +28,7 @@ export const tokenCommands: Command[] = [
       const tenant = await requireTenant(deps, required(values, 'tenant'));
       const user = await requireUser(deps, tenant.id, required(values, 'user'));
       const scopes = split(required(values, 'scopes'), /\s+/) ?? [];
-      const issuer = issuerOf(env.config().publicUrl, tenant.id);
+      const issuer = issuerOf(env.config().publicUrl, tenant);
       const clientId = str(values, 'client');
       const client = clientId !== undefined ? await requireClient(deps, tenant.id, clientId) : await ensureBuiltinClient(deps, tenant.id, 'personal', issuer);
       const issued = await issuePersonalToken(deps, {

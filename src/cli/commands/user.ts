@@ -1,5 +1,6 @@
 import { InputError } from '../../errors.js';
 import { checkOperatorScope, setOperatorScope } from '../../manage/operators.js';
+import { grantView, listUserGrants, listUserSessions, revokeUserGrant, revokeUserSession, sessionView } from '../../manage/sessions.js';
 import { ADMIN_TENANT, requireTenant, type ManageDeps } from '../../manage/tenants.js';
 import { createUser, deleteUser, requireUser, updateUser, userView, type UserInput } from '../../manage/users.js';
 import type { User } from '../../storage/types.js';
@@ -129,6 +130,51 @@ export const userCommands: Command[] = [
         json: { deleted: { id: user.id, username: user.username } },
         text: `deleted user ${user.username} (${user.id}) with their sessions, consents and grants`,
       };
+    },
+  },
+  // The admin API's sessions and grants of a user (admin/sessions.ts), through the same functions.
+  {
+    name: 'user sessions',
+    usage: 'user sessions --tenant T ID|USERNAME',
+    options: { tenant: { type: 'string' } },
+    positional: 'user id or username',
+    async run({ values, positionals, env }) {
+      const { sessions } = await listUserSessions(await env.deps(), required(values, 'tenant'), positional(positionals, 0, 'user id or username'));
+      const rows = sessions.map(sessionView);
+      return { json: { sessions: rows }, text: table(rows, ['id', 'auth_time', 'expires_at']) };
+    },
+  },
+  {
+    name: 'user revoke-session',
+    usage: 'user revoke-session --tenant T ID|USERNAME SESSION_ID',
+    options: { tenant: { type: 'string' } },
+    positional: 'user id or username',
+    async run({ values, positionals, env }) {
+      const sid = positional(positionals, 1, 'session id');
+      await revokeUserSession(await env.deps(), required(values, 'tenant'), positional(positionals, 0, 'user id or username'), sid);
+      return { json: { revoked: { session: sid } }, text: `ended session ${sid} and its session-bound refresh tokens` };
+    },
+  },
+  {
+    name: 'user grants',
+    usage: 'user grants --tenant T ID|USERNAME',
+    options: { tenant: { type: 'string' } },
+    positional: 'user id or username',
+    async run({ values, positionals, env }) {
+      const { grants } = await listUserGrants(await env.deps(), required(values, 'tenant'), positional(positionals, 0, 'user id or username'));
+      const rows = grants.map(grantView);
+      return { json: { grants: rows }, text: table(rows, ['id', 'client_id', 'scope', 'expires_at']) };
+    },
+  },
+  {
+    name: 'user revoke-grant',
+    usage: 'user revoke-grant --tenant T ID|USERNAME GRANT_ID',
+    options: { tenant: { type: 'string' } },
+    positional: 'user id or username',
+    async run({ values, positionals, env }) {
+      const grant = positional(positionals, 1, 'grant id');
+      await revokeUserGrant(await env.deps(), required(values, 'tenant'), positional(positionals, 0, 'user id or username'), grant);
+      return { json: { revoked: { grant } }, text: `revoked grant ${grant} with every token and code issued under it` };
     },
   },
 ];

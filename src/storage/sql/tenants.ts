@@ -15,6 +15,8 @@ const toTenant = (r: Database['tenants']): Tenant => ({
   registration: r.registration === 1,
   requireVerifiedEmail: r.require_verified_email === 1,
   emailFrom: r.email_from,
+  hostname: r.hostname ?? null,
+  dcr: r.dcr ? (JSON.parse(r.dcr) as Tenant['dcr']) : null,
   defaultAudience: r.default_audience,
   createdAt: r.created_at,
   updatedAt: r.updated_at,
@@ -37,7 +39,7 @@ export function tenantStore(db: Kysely<Database>): TenantStore {
             .values({
               id: t.id, display_name: t.displayName, default_audience: t.defaultAudience,
               session_idle_seconds: t.sessionIdleSeconds, session_max_seconds: t.sessionMaxSeconds, personal_token_max_days: t.personalTokenMaxDays, not_before: t.notBefore,
-              registration: t.registration ? 1 : 0, require_verified_email: t.requireVerifiedEmail ? 1 : 0, email_from: t.emailFrom, created_at: t.createdAt, updated_at: t.updatedAt,
+              registration: t.registration ? 1 : 0, require_verified_email: t.requireVerifiedEmail ? 1 : 0, email_from: t.emailFrom, hostname: t.hostname, dcr: t.dcr && JSON.stringify(t.dcr), created_at: t.createdAt, updated_at: t.updatedAt,
             })
             .execute();
           for (const k of keys) await insertKey(trx, k);
@@ -45,7 +47,7 @@ export function tenantStore(db: Kysely<Database>): TenantStore {
         }),
       ),
     update: (id, patch, now) =>
-      db.transaction().execute(async (trx) => {
+      uniquely(`hostname ${patch.hostname}`, () => db.transaction().execute(async (trx) => {
         const r = await trx
           .updateTable('tenants')
           .set({
@@ -58,13 +60,15 @@ export function tenantStore(db: Kysely<Database>): TenantStore {
             ...(patch.registration !== undefined && { registration: patch.registration ? 1 : 0 }),
             ...(patch.requireVerifiedEmail !== undefined && { require_verified_email: patch.requireVerifiedEmail ? 1 : 0 }),
             ...(patch.emailFrom !== undefined && { email_from: patch.emailFrom }),
+            ...(patch.hostname !== undefined && { hostname: patch.hostname }),
+            ...(patch.dcr !== undefined && { dcr: patch.dcr && JSON.stringify(patch.dcr) }),
             updated_at: now,
           })
           .where('id', '=', id)
           .executeTakeFirst();
         await bumpConfigVersion(trx);
         return Number(r.numUpdatedRows) > 0;
-      }),
+      })),
     delete: (id) =>
       // Foreign keys cascade to clients, APIs, keys, grants, artifacts and tokens.
       db.transaction().execute(async (trx) => {
