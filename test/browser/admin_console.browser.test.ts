@@ -154,11 +154,15 @@ describe('admin console in Chromium', () => {
       expect(await page.locator('figure[data-chart="sign-ins"] rect.bar[data-count="1"]').evaluate((r) => Number(r.getAttribute('height')))).toBeGreaterThan(0);
       await page.screenshot({ path: resultPath('admin-console-overview.png'), fullPage: true });
 
-      // Bob's session and grant are on his page; the audit page filters by type.
+      // Bob's session, grant and personal token are on his page; the audit page filters by type.
+      await server.cli('token', 'issue', '--tenant', 'acme', '--user', 'bob', '--scopes', 'read:avatars', '--name', 'overlay');
       await page.locator('#nav').getByRole('link', { name: 'Users', exact: true }).click();
       await page.getByRole('link', { name: 'bob', exact: true }).click();
-      await expect.poll(() => page.getByRole('button', { name: 'Revoke grant' }).count()).toBe(1);
+      await expect.poll(() => page.getByRole('button', { name: 'Revoke grant' }).count()).toBe(2); // the app's and the token's
       expect(await page.getByRole('button', { name: 'Revoke session' }).count()).toBe(1);
+      await page.getByRole('button', { name: 'Revoke token overlay' }).click();
+      await expect.poll(() => page.locator('#flash').textContent()).toBe('Personal token revoked.');
+      await expect.poll(() => page.getByText('No personal tokens.').count()).toBe(1);
       await page.locator('#nav').getByRole('link', { name: 'Audit', exact: true }).click();
       await page.locator('#audit-type').selectOption('sign_in');
       await expect.poll(() => page.locator('#audit tbody tr').allTextContents()).toEqual([expect.stringContaining('sign_in.success')]);
@@ -192,6 +196,11 @@ describe('admin console in Chromium', () => {
       await page.getByRole('button', { name: 'Rotate keys' }).click();
       await expect.poll(() => page.locator('#flash').textContent()).toMatch(/^Added /);
       expect(await page.locator('main table tbody tr').count()).toBeGreaterThan(before);
+      // Revoking a key (a compromised one) takes it off the list.
+      const rows = await page.locator('main table tbody tr').count();
+      await page.getByRole('button', { name: /^Revoke key / }).last().click();
+      await expect.poll(() => page.locator('#flash').textContent()).toMatch(/^Revoked /);
+      await expect.poll(() => page.locator('main table tbody tr').count()).toBe(rows - 1);
 
       // A refused access token is renewed with the session's refresh token, without a new sign-in.
       const stored = () => page.evaluate(() => JSON.parse(sessionStorage.getItem('tessera.console.tokens') ?? 'null'));

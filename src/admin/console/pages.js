@@ -259,7 +259,7 @@ export async function users(ctx, tenant) {
 
 export async function user(ctx, tenant, id) {
   const base = `${T(tenant)}/users/${enc(id)}`;
-  const [u, sessions, grants] = await Promise.all([api('GET', base), all(`${base}/sessions`), all(`${base}/grants`)]);
+  const [u, sessions, grants, tokens] = await Promise.all([api('GET', base), all(`${base}/sessions`), all(`${base}/grants`), all(`${base}/personal-tokens`)]);
   return [
     h('h1', {}, `User ${u.username}`),
     h('p', { class: 'muted' }, `id ${u.id} · created ${time(u.created_at)}`),
@@ -294,6 +294,9 @@ export async function user(ctx, tenant, id) {
     h('h2', {}, 'Grants'),
     table(['client', 'scope', 'since', 'expires', ''], grants.map((g) => [h('code', {}, g.client_id), g.scope, time(g.created_at), time(g.expires_at),
       action('Revoke grant', { run: async () => { await api('DELETE', `${base}/grants/${enc(g.id)}`); ctx.flash('Grant revoked, with its tokens.'); ctx.reload(); } })]), 'No live grants.'),
+    h('h2', {}, 'Personal tokens'),
+    table(['name', 'scopes', 'created', 'expires', ''], tokens.map((p) => [p.name, p.scopes.join(' '), time(p.created_at), time(p.expires_at),
+      action(`Revoke token ${p.name}`, { run: async () => { await api('DELETE', `${base}/personal-tokens/${enc(p.id)}`); ctx.flash('Personal token revoked.'); ctx.reload(); } })]), 'No personal tokens.'),
     h('h2', {}, 'Danger zone'),
     action('Delete user', { cls: 'danger', confirm: `Delete ${u.username} with their sessions and grants?`, run: async () => { await api('DELETE', base); ctx.flash('User deleted.'); ctx.go(`#/t/${enc(tenant)}/users`); } }),
   ];
@@ -303,7 +306,13 @@ export async function keys(ctx, tenant) {
   const items = await all(`${T(tenant)}/keys`);
   return [
     h('h1', {}, `Signing keys of ${tenant}`),
-    table(['kid', 'alg', 'purpose', 'status', 'created', 'signs from'], items.map((k) => [h('code', {}, k.kid), k.alg, k.purpose, k.status, time(k.created_at), time(k.activates_at)])),
+    table(['kid', 'alg', 'purpose', 'status', 'created', 'signs from', ''], items.map((k) => [h('code', {}, k.kid), k.alg, k.purpose, k.status, time(k.created_at), time(k.activates_at),
+      // A compromised key is pulled at once: tokens it signed stop verifying.
+      action(`Revoke key ${k.kid}`, { cls: 'danger', confirm: `Revoke ${k.kid}? Tokens it signed stop verifying at once.`, run: async () => {
+        const r = await api('POST', `${T(tenant)}/keys/${enc(k.kid)}/revoke`, {});
+        ctx.flash(`Revoked ${r.revoked}${r.replacement ? `; ${r.replacement.kid} signs now` : ''}.`);
+        ctx.reload();
+      } })])),
     form({
       id: 'rotate-keys', title: 'Rotate', submit: 'Rotate keys',
       fields: [
