@@ -11,10 +11,12 @@ import Database from 'libsql';
 export function createSqliteDialect(path: string): SqliteDialect {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const database = new Database(path);
+  // Another process (the CLI, a second server) may hold the write lock: wait, don't fail.
+  // First of all: even switching to WAL needs the lock, and without a busy timeout a process
+  // opening the file while another writes fails at once with "database is locked".
+  database.exec('PRAGMA busy_timeout = 10000');
   database.exec('PRAGMA journal_mode = WAL');
   database.exec('PRAGMA synchronous = NORMAL');
-  // Another process (the CLI, a second server) may hold the write lock: wait, don't fail.
-  database.exec('PRAGMA busy_timeout = 10000');
   database.exec('PRAGMA foreign_keys = ON');
   return new ImmediateSqliteDialect({ database: withStatementCache(database) as never });
 }
