@@ -21,12 +21,6 @@ const DOC_BASE = 'http://localhost:9000';
 /** The example APIs' default ports (docs/quickstart.md): free ports stand in for them. */
 const EXAMPLE_PORTS = [4001, 4002];
 
-/**
- * Pages whose examples are not run yet, with the reason. The issue wants every example run:
- * this list is the visible gap, to shrink to nothing.
- */
-const NOT_YET_CONVERTED: Record<string, string> = {};
-
 type Run = Step & { from: string };
 
 /** The steps to run for a page, with `doctest:include`d pages expanded in place (hidden). */
@@ -148,10 +142,6 @@ describe.concurrent('docs examples', () => {
   for (const page of pages()) {
     const text = readFileSync(join(DOCS, page), 'utf8');
     const steps = parsePage(text);
-    if (page in NOT_YET_CONVERTED) {
-      it.skip(`${page}: ${NOT_YET_CONVERTED[page]}`, () => {});
-      continue;
-    }
     const shown = steps.filter((s) => !s.hidden);
     const run = steps.filter((s) => !s.skip && !s.include);
     const skipped = shown.filter((s) => s.skip).map((s) => `${s.line} (${s.skip})`);
