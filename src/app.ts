@@ -8,9 +8,12 @@ import { accountJobsIdle } from './accounts/background.js';
 import { registerConsole } from './admin/console/serve.js';
 import { registerAdminApi } from './admin/routes.js';
 import type { Services } from './http/context.js';
-import { installErrorHandler } from './http/error_handler.js';
+import { clientErrorHandler, frameworkErrors, installErrorHandler } from './http/error_handler.js';
+import { refuseNulCharacters } from './http/nul_characters.js';
 import { registerRoutes } from './http/routes.js';
-import { SignInThrottle } from './http/throttle.js';
+import { registerClientRateLimit } from './http/client_rate_limit.js';
+import { sharedThrottleStore, throttles } from './http/throttle_stores.js';
+import { httpsOptions, installTransport } from './http/transport.js';
 import { createMailer, type Mailer } from './mail/mailer.js';
 import { MailQueue } from './mail/queue.js';
 import { ConfigCache } from './storage/cache.js';
@@ -32,6 +35,9 @@ const BODY_LIMIT = 64 * 1024;
 /** What endpoints use, built once per process (the server's, or the CLI's when a change must notify clients). */
 export function createServices(deps: AppDeps, log: FastifyBaseLogger): Services {
   const clock = deps.clock ?? systemClock;
+  const throttleStore = sharedThrottleStore(deps.config, deps.storage);
+  // A failed audit write is reported where the server logs (never with the events' details).
+  deps.storage.audit.useLog(log);
   return {
     config: deps.config,
     storage: deps.storage,
@@ -42,8 +48,7 @@ export function createServices(deps: AppDeps, log: FastifyBaseLogger): Services 
     clock,
     random: deps.random ?? systemRandom,
     log,
-    throttle: new SignInThrottle(),
-    accountThrottle: new SignInThrottle({ accountThreshold: 3 }),
+    ...throttles(deps.config, throttleStore),
     mail: new MailQueue(deps.mailer ?? createMailer(deps.config.mail, deps.logger), deps.logger),
   };
 }
@@ -59,21 +64,32 @@ export async function buildApp(deps: AppDeps): Promise<{ app: FastifyInstance; s
     // redaction) is a measurable share of a token request.
     childLoggerFactory: (logger) => logger,
     bodyLimit: BODY_LIMIT,
+    frameworkErrors,
+    clientErrorHandler,
     return503OnClosing: true,
     // X-Forwarded-For/-Proto are believed only from the configured proxies (DESIGN.md §1):
     // from anyone else they would let a client pick the IP the throttle and audit see.
     trustProxy: deps.config.trustedProxies.length ? deps.config.trustedProxies : false,
-  });
+    // Direct TLS (TLS_CERT, TLS_KEY); usually TLS ends at a proxy instead.
+    ...(deps.config.tls && { https: httpsOptions(deps.config) }),
+  }) as unknown as FastifyInstance;
   const services = createServices(deps, app.log);
   // After the server has stopped and in-flight requests are answered: their mail goes out (bounded wait).
   app.addHook('onClose', async () => {
     await accountJobsIdle();
     await services.mail.close();
+    await services.throttleStore.close();
+    // Audit events are written in batches (storage/audit_writer.ts): the last one goes now.
+    await services.storage.audit.flush();
   });
   await app.register(formbody, { bodyLimit: BODY_LIMIT });
   // Cookies are parsed only where a page asks (http/cookies.ts): the token endpoint has none.
   await app.register(cookie, { hook: false });
   installErrorHandler(app);
+  // First of the request hooks: a plain-http request is refused before anything else looks at it.
+  installTransport(app, deps.config);
+  refuseNulCharacters(app);
+  services.clientRateLimit = await registerClientRateLimit(app, services);
   registerRoutes(app, services);
   registerAdminApi(app, services);
   registerConsole(app, services);

@@ -50,7 +50,9 @@ function eventId(clock: Clock, random: Random): string {
 
 /**
  * Records an audit event. Never fails its caller: the request it describes already happened,
- * so a storage error is logged and the request goes on.
+ * so a storage error is logged and the request goes on. The store queues the event and
+ * writes it with others in one INSERT (storage/audit_writer.ts), so awaiting this costs no
+ * database round trip. Every event type and where it is recorded: docs/audit.md.
  */
 export async function recordAudit(deps: AuditDeps, tenantId: string, event: AuditInput): Promise<void> {
   try {

@@ -13,6 +13,8 @@ export interface Config {
   logLevel: string;
   trustedProxies: string[];
   redisUrl: string | undefined;
+  /** REDIS_KEY_PREFIX (default `tessera:`): lets deployments (or test runs) share one Redis. */
+  redisKeyPrefix: string;
   tokens: {
     /** Access-token lifetime when neither the client nor the API sets one. */
     defaultAccessTokenTtl: number;
@@ -31,6 +33,13 @@ export interface Config {
   /** How often expired rows are removed. */
   cleanupIntervalMs: number;
   /**
+   * Failed client authentications allowed per window before 429 (http/client_auth_throttle.ts):
+   * TESSERA_CLIENT_AUTH_FAILURES_PER_CLIENT (50), …_PER_IP (20), TESSERA_CLIENT_AUTH_FAILURE_WINDOW (300 s).
+   */
+  clientAuthThrottle: { perClient: number; perIp: number; windowSeconds: number };
+  /** Audit events older than this many days are removed by the cleanup job (src/audit_retention.ts). */
+  auditRetentionDays: number;
+  /**
    * Password of the first operator, created on first start (src/admin/bootstrap.ts); unset,
    * one is generated into `admin-password.txt` beside the SQLite file (or under ./data).
    */
@@ -43,6 +52,18 @@ export interface Config {
     /** Where the development outbox writes `.eml` files. */
     outboxDir: string;
   };
+  /**
+   * Requests that arrived over plain HTTP are refused (http/transport.ts). Set by loadConfig when
+   * the public URL is https (DESIGN.md §1); in-process tests that only borrow an https URL leave it off.
+   */
+  httpsOnly: boolean;
+  /** Direct TLS: PEM files for fastify's `https` option; unset, TLS ends at a proxy (or nowhere, on loopback). */
+  tls: { certFile: string; keyFile: string } | undefined;
+  /**
+   * TESSERA_MASTER_KEY (and TESSERA_MASTER_KEY_PREVIOUS while rotating): stored private key
+   * material is sealed with it (crypto/sealed_keys.ts). Never logged.
+   */
+  masterKey: { current: string; previous?: string } | undefined;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -58,11 +79,21 @@ const schema = z.object({
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
   TESSERA_TRUSTED_PROXIES: z.string().optional(),
   REDIS_URL: z.string().optional(),
+  REDIS_KEY_PREFIX: z.string().default('tessera:'),
   // The message never quotes the value: the URL carries the SMTP password.
   SMTP_URL: z.string().refine(isSmtpUrl, 'must be smtp://[user:password@]host[:port] or smtps://…').optional(),
   MAIL_FROM: z.string().regex(/^[^\s@<>"(),;:]+@[^\s@<>"(),;:]+$/, 'must be a bare email address, such as no-reply@example.com').optional(),
   TESSERA_OUTBOX_DIR: z.string().default('data/outbox'),
   TESSERA_ADMIN_PASSWORD: z.string().optional(),
+  TESSERA_CLIENT_AUTH_FAILURES_PER_CLIENT: z.coerce.number().int().min(1).default(50),
+  TESSERA_CLIENT_AUTH_FAILURES_PER_IP: z.coerce.number().int().min(1).default(20),
+  TESSERA_CLIENT_AUTH_FAILURE_WINDOW: z.coerce.number().int().min(1).max(86400).default(300),
+  TESSERA_AUDIT_RETENTION_DAYS: z.coerce.number().int().min(1).max(36500).default(90),
+  TLS_CERT: z.string().optional(),
+  TLS_KEY: z.string().optional(),
+  // The messages never quote the value.
+  TESSERA_MASTER_KEY: z.string().min(32, 'must be at least 32 characters (e.g. openssl rand -base64 32)').optional(),
+  TESSERA_MASTER_KEY_PREVIOUS: z.string().min(32, 'must be at least 32 characters').optional(),
 });
 
 function isSmtpUrl(value: string): boolean {
@@ -84,6 +115,8 @@ export function loadConfig(env: ConfigInput = process.env as ConfigInput): Confi
     throw new Error(`invalid configuration: ${issue.path.join('.')}: ${issue.message}`);
   }
   const e = parsed.data;
+  if ((e.TLS_CERT === undefined) !== (e.TLS_KEY === undefined)) throw new Error('invalid configuration: TLS_CERT and TLS_KEY go together: set both files or neither');
+  if (e.TESSERA_MASTER_KEY_PREVIOUS !== undefined && e.TESSERA_MASTER_KEY === undefined) throw new Error('invalid configuration: TESSERA_MASTER_KEY_PREVIOUS needs TESSERA_MASTER_KEY (the key to rotate to)');
   return {
     port: e.PORT,
     host: e.HOST,
@@ -92,15 +125,25 @@ export function loadConfig(env: ConfigInput = process.env as ConfigInput): Confi
     logLevel: e.LOG_LEVEL,
     trustedProxies: (e.TESSERA_TRUSTED_PROXIES ?? '').split(',').map((s) => s.trim()).filter(Boolean),
     redisUrl: e.REDIS_URL,
+    redisKeyPrefix: e.REDIS_KEY_PREFIX,
     tokens: { defaultAccessTokenTtl: 3600, maxAccessTokenTtl: 86400 },
     keys: { jwksCacheSeconds: 300 },
     cacheCheckMs: 1000,
     cleanupIntervalMs: 10 * 60 * 1000,
+    clientAuthThrottle: {
+      perClient: e.TESSERA_CLIENT_AUTH_FAILURES_PER_CLIENT,
+      perIp: e.TESSERA_CLIENT_AUTH_FAILURES_PER_IP,
+      windowSeconds: e.TESSERA_CLIENT_AUTH_FAILURE_WINDOW,
+    },
+    auditRetentionDays: e.TESSERA_AUDIT_RETENTION_DAYS,
     adminPassword: e.TESSERA_ADMIN_PASSWORD,
     mail: {
       smtpUrl: e.SMTP_URL,
       defaultFrom: e.MAIL_FROM ?? `no-reply@${new URL(e.TESSERA_PUBLIC_URL ?? 'http://localhost').hostname}`,
       outboxDir: e.TESSERA_OUTBOX_DIR,
     },
+    httpsOnly: e.TESSERA_PUBLIC_URL !== undefined && new URL(e.TESSERA_PUBLIC_URL).protocol === 'https:',
+    tls: e.TLS_CERT && e.TLS_KEY ? { certFile: e.TLS_CERT, keyFile: e.TLS_KEY } : undefined,
+    masterKey: e.TESSERA_MASTER_KEY ? { current: e.TESSERA_MASTER_KEY, previous: e.TESSERA_MASTER_KEY_PREVIOUS } : undefined,
   };
 }

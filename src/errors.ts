@@ -38,7 +38,9 @@ export type OAuthErrorCode =
   | 'expired_token'
   // RFC 7591 §3.2.2: a registration request's redirect URIs or other metadata are refused.
   | 'invalid_redirect_uri'
-  | 'invalid_client_metadata';
+  | 'invalid_client_metadata'
+  // RFC 6585 §4: too many failed client authentications, or over a client's request rate (http/client_auth_throttle.ts).
+  | 'too_many_requests';
 
 const DEFAULT_STATUS: Record<OAuthErrorCode, number> = {
   invalid_request: 400,
@@ -71,6 +73,7 @@ const DEFAULT_STATUS: Record<OAuthErrorCode, number> = {
   expired_token: 400,
   invalid_redirect_uri: 400,
   invalid_client_metadata: 400,
+  too_many_requests: 429,
 };
 
 export class OAuthError extends Error {

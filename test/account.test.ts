@@ -1,7 +1,8 @@
 /**
  * The account page (`/realms/T/account`): sign-in through the built-in Account client,
  * connected apps with Revoke, personal tokens (create, shown once, list, revoke), CSRF on
- * every form, the page headers — and SECURITY-CHECKLIST 59.
+ * every form, the page headers. SECURITY-CHECKLIST 59 (personal tokens' caps) is in
+ * test/security/g_personal_tokens.test.ts.
  */
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -247,44 +248,5 @@ describe.each(BACKENDS)('account page on %s', (backend) => {
     expect(page.body).not.toMatch(/(src|href)="https?:\/\/(?!tessera\.test)/);
     const styles = page.body.match(/<style[^>]*>/g)!;
     expect(styles.every((s) => s === `<style nonce="${nonce}">`)).toBe(true);
-  });
-
-  it('59. personal tokens a user issues are capped in lifetime and scope (never beyond what the user could consent to), and are opaque', async () => {
-    const { b, page } = await signIn();
-    const count = async () => (await t.storage.personalTokens.listLive('default', alice.id, Math.floor(clock.ms / 1000))).length;
-    const before = await count();
-    // Lifetime: at most 90 days; a tampered form asking for more is refused.
-    for (const days of ['91', '3650', '0']) {
-      const res = await createToken(b, page.body, [['name', 'Too long'], ['scope', 'read:avatars'], ['days', days]]);
-      expect(res.statusCode).toBe(400);
-      expect(textOf(res.body)).toContain('The lifetime must be from 60 seconds to 90 days (7776000 seconds).');
-    }
-    // Scope: only what an API of the tenant defines — no OIDC or offline scope, no scope of a
-    // client's own, nothing made up.
-    for (const scope of ['openid', 'offline_access', 'tenant:level', 'admin']) {
-      const res = await createToken(b, page.body, [['name', 'Too wide'], ['scope', 'read:avatars'], ['scope', scope], ['days', '30']]);
-      expect(res.statusCode).toBe(400);
-      expect(textOf(res.body)).toContain(`Scope ${scope} is not defined by an API of tenant default: a personal token carries API scopes only.`);
-      expect(newTokenOf(res.body)).toBeUndefined();
-    }
-    const none = await createToken(b, page.body, [['name', 'Nothing'], ['days', '30']]);
-    expect(textOf(none.body)).toContain('Choose at least one scope.');
-    expect(await count()).toBe(before);
-
-    // At the cap: issued, opaque (no JWT, stored by digest only), for this user and the API.
-    const res = await createToken(b, page.body, [['name', 'Longest'], ['scope', 'read:avatars'], ['days', '90']]);
-    expect(res.statusCode).toBe(200);
-    const value = newTokenOf(res.body)!;
-    expect(value.split('.')).toHaveLength(1);
-    const row = await t.storage.accessTokens.find(storageKey(value));
-    expect(row).toMatchObject({
-      clientId: 'tessera.personal-tokens.default', subject: alice.id, scope: 'read:avatars', audience: [API], expiresAt: Math.floor(clock.ms / 1000) + 90 * DAY, revokedAt: null,
-    });
-    expect(row!.digest).not.toContain(value.slice(12));
-    expect((await validate(value)).json()).toMatchObject({ expires_in: 90 * DAY });
-    // It stops working when the 90 days are over.
-    clock.advance(90 * DAY);
-    expect((await validate(value)).statusCode).toBe(401);
-    clock.advance(-90 * DAY);
   });
 });

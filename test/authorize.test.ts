@@ -73,7 +73,7 @@ describe.each(BACKENDS)('authorization code flow on %s', (backend) => {
     expect(protectedHeader.alg).toBe('RS256');
     expect(payload).toEqual({
       iss: ISSUER, sub: userId, aud: web.id, azp: web.id, exp: payload.iat! + 3600, iat: expect.any(Number), auth_time: expect.any(Number),
-      nonce: 'n-1', sid: expect.any(String), at_hash: createHash('sha256').update(body.access_token).digest().subarray(0, 16).toString('base64url'),
+      amr: ['pwd'], acr: '1', nonce: 'n-1', sid: expect.any(String), at_hash: createHash('sha256').update(body.access_token).digest().subarray(0, 16).toString('base64url'),
       preferred_username: 'alice', name: 'Alice', updated_at: expect.any(Number), email: 'alice@example.test', email_verified: false,
     });
 

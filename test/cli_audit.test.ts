@@ -69,8 +69,28 @@ describe.each(BACKENDS)('tessera audit list and revoke-before on %s', (backend) 
     const text = await run(database.url, ['audit', 'list', '--tenant', 'acme', '--type', 'user']);
     expect(text).toEqual({ code: 0, stdout: expect.stringMatching(/^at {2,}type {2,}actor {2,}client_id {2,}user_id {2,}ip {2,}detail\n\d{4}-\d\d-\d\dT[\d:.]+Z {2}user\.created {2}operator {2,}/), stderr: '' });
     expect(await fails('audit', 'list', '--tenant', 'acme', '--type', 'login')).toEqual({
-      code: 1, stdout: '', stderr: expect.stringMatching(/^tessera audit list: --type must be one of sign_in\.success, .*, or a family \(sign_in, consent, token, user, client, logout, tenant, api, key, session, grant\)\n$/),
+      code: 1, stdout: '', stderr: expect.stringMatching(/^tessera audit list: --type must be one of sign_in\.success, .*, or a family \(sign_in, consent, token, user, client, logout, tenant, api, key, session, grant, (mfa, )?operator, dcr_token, security, throttle\)\n$/),
     });
     expect(await fails('audit', 'list', '--tenant', 'nowhere')).toEqual({ code: 1, stdout: '', stderr: 'tessera audit list: tenant nowhere does not exist\n' });
   });
+
+  it('audit list filters by client, user (id or username), actor and a time window; each CLI run writes its events before it exits', async () => {
+    await ok('tenant', 'create', 'filtered');
+    const { client_id: a } = await ok('client', 'create', '--tenant', 'filtered', '--name', 'A');
+    const { client_id: b } = await ok('client', 'create', '--tenant', 'filtered', '--name', 'B');
+    const { id: userId } = await ok('user', 'create', '--tenant', 'filtered', '--username', 'erin', '--password-stdin');
+    await ok('client', 'rotate-secret', '--tenant', 'filtered', a);
+    const types = (r: { events: { type: string }[] }) => r.events.map((e) => e.type);
+    expect(types(await ok('audit', 'list', '--tenant', 'filtered', '--client', a))).toEqual(['client.secret_rotated', 'client.created']);
+    expect(types(await ok('audit', 'list', '--tenant', 'filtered', '--client', b))).toEqual(['client.created']);
+    expect(types(await ok('audit', 'list', '--tenant', 'filtered', '--user', 'erin'))).toEqual(['user.created']);
+    expect(types(await ok('audit', 'list', '--tenant', 'filtered', '--user', userId))).toEqual(['user.created']);
+    expect((await ok('audit', 'list', '--tenant', 'filtered', '--actor', 'operator')).events).toHaveLength(4);
+    expect(await ok('audit', 'list', '--tenant', 'filtered', '--actor', 'someone-else')).toEqual({ events: [] });
+    expect(await ok('audit', 'list', '--tenant', 'filtered', '--until', '2020-01-01')).toEqual({ events: [] });
+    expect((await ok('audit', 'list', '--tenant', 'filtered', '--since', '2020-01-01T00:00:00Z', '--until', String(nowSeconds() + 60))).events).toHaveLength(4);
+    expect(await fails('audit', 'list', '--tenant', 'filtered', '--since', 'yesterday')).toEqual({
+      code: 1, stdout: '', stderr: 'tessera audit list: --since must be seconds since the epoch or an ISO 8601 time such as 2026-01-31T12:00:00Z, not "yesterday"\n',
+    });
+  }, 120_000); // 14 CLI processes
 });

@@ -72,7 +72,7 @@ describe.each(BACKENDS)('device authorization grant (RFC 8628) on %s', (backend)
     const id = await jwtVerify(body.id_token, jwks, { issuer: ISSUER, audience: w.clients.tv.id, currentDate: new Date(w.clock.ms) });
     expect(id.payload).toEqual({
       iss: ISSUER, sub: w.alice.id, aud: w.clients.tv.id, azp: w.clients.tv.id, iat: now(), exp: now() + 3600,
-      auth_time: authTime, sid: expect.any(String), at_hash: expect.any(String),
+      auth_time: authTime, amr: ['pwd'], acr: '1', sid: expect.any(String), at_hash: expect.any(String),
     });
     expect(decodeJwt(body.refresh_token)).toMatchObject({ typ: 'Offline', azp: w.clients.tv.id, sub: w.alice.id, scope: 'openid offline_access read:avatars' });
 

@@ -60,7 +60,14 @@ export class FakeClock implements Clock {
 export const PUBLIC_URL = 'http://tessera.test';
 
 export function testConfig(databaseUrl: string, overrides: Partial<Config> = {}): Config {
-  return { ...loadConfig({ DATABASE_URL: databaseUrl, TESSERA_PUBLIC_URL: PUBLIC_URL, LOG_LEVEL: 'silent' }), cacheCheckMs: 0, ...overrides };
+  return {
+    ...loadConfig({ DATABASE_URL: databaseUrl, TESSERA_PUBLIC_URL: PUBLIC_URL, LOG_LEVEL: 'silent' }),
+    cacheCheckMs: 0,
+    // Test files fail client authentication on purpose, all from one address; the throttle's
+    // own tests (test/security/h_throttling.test.ts) set the limits they exercise.
+    clientAuthThrottle: { perClient: 1_000_000, perIp: 1_000_000, windowSeconds: 300 },
+    ...overrides,
+  };
 }
 
 /** An in-process server on its own database, with the default tenant in place. */

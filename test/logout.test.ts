@@ -164,32 +164,6 @@ describe.each(BACKENDS)('RP-initiated logout on %s', (backend) => {
     expect({ status: refresh.statusCode, body: refresh.json() }).toEqual({ status: 400, body: { error: 'invalid_grant', error_description: 'the session of this refresh token has ended' } });
   });
 
-  it('42. RP-initiated logout never redirects to an unregistered post_logout_redirect_uri', async () => {
-    const b = new InjectBrowser(t.app);
-    const { idToken, cookie } = await signIn(b);
-    const NOT_REGISTERED = 'post_logout_redirect_uri is not registered for this client';
-    const cases: [Record<string, string>, string][] = [
-      [{ id_token_hint: idToken, post_logout_redirect_uri: 'https://evil.example/' }, NOT_REGISTERED],
-      [{ id_token_hint: idToken, post_logout_redirect_uri: `${AFTER_LOGOUT}/` }, NOT_REGISTERED],
-      [{ id_token_hint: idToken, post_logout_redirect_uri: `${AFTER_LOGOUT}?next=https://evil.example/` }, NOT_REGISTERED],
-      [{ id_token_hint: idToken, post_logout_redirect_uri: 'HTTPS://app.example/logged-out' }, NOT_REGISTERED],
-      [{ id_token_hint: idToken, post_logout_redirect_uri: 'https://app.example/cb' }, NOT_REGISTERED], // a login redirect URI is not a logout one
-      [{ client_id: web.id, post_logout_redirect_uri: 'https://other.example/bye' }, NOT_REGISTERED], // another client's
-      [{ client_id: web.id, id_token_hint: idToken, post_logout_redirect_uri: 'http://127.0.0.2/bye' }, NOT_REGISTERED],
-      [{ post_logout_redirect_uri: AFTER_LOGOUT, state: 's' }, 'post_logout_redirect_uri needs client_id or id_token_hint to identify the client'],
-    ];
-    for (const [params, message] of cases) {
-      const got = await b.get(logoutUrl(params));
-      expect({ params, ...view(got) }).toEqual({ params, ...errorPage(message) });
-      expect(got.headers['content-security-policy']).toContain("frame-ancestors 'none'");
-      const posted = await b.post(LOGOUT, params);
-      expect({ params, ...view(posted) }).toEqual({ params, ...errorPage(message) });
-    }
-    // Nothing was ended: the same browser is still signed in.
-    expect(await revokedAt(cookie)).toBeNull();
-    expect(await signedIn(b.cookies.get(COOKIE)!)).toBe(true);
-  });
-
   it('refuses a hint from another tenant, a forged hint and a token that is not an ID token, with an error page that ends nothing', async () => {
     const b = new InjectBrowser(t.app);
     const { idToken, accessToken, cookie } = await signIn(b);

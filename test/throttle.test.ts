@@ -110,15 +110,15 @@ describe('SignInThrottle per account', () => {
 
   it('treats a differently cased or padded username as the same account, and tenants apart', async () => {
     for (const username of ['alice', 'Alice', 'ALICE', ' alice ', 'ａｌｉｃｅ']) {
-      expect(await attempt({ tenant: 'default', username }, `198.51.100.${username.length}`)).toEqual({ allowed: true });
+      expect(await attempt({ tenant: 'default', username })).toEqual({ allowed: true });
     }
-    expect(await throttle.check({ tenant: 'default', username: 'aLiCe' }, '192.0.2.1', now)).toEqual({ allowed: false, retryAfter: 1 });
-    expect(await throttle.check({ tenant: 'acme', username: 'alice' }, '192.0.2.1', now)).toEqual({ allowed: true });
+    expect(await throttle.check({ tenant: 'default', username: 'aLiCe' }, IP, now)).toEqual({ allowed: false, retryAfter: 1 });
+    expect(await throttle.check({ tenant: 'acme', username: 'alice' }, IP, now)).toEqual({ allowed: true });
     expect(throttleAccountKey({ tenant: 'a:b', username: 'c' })).not.toBe(throttleAccountKey({ tenant: 'a', username: 'b:c' }));
   });
 
   it('lets through only the free attempts of a burst of parallel guesses', async () => {
-    const decisions = await Promise.all(Array.from({ length: 50 }, (_, i) => throttle.check(alice, `198.51.100.${i}`, now)));
+    const decisions = await Promise.all(Array.from({ length: 50 }, () => throttle.check(alice, IP, now)));
     expect(decisions.filter((d) => d.allowed)).toHaveLength(5);
     expect(decisions.filter((d) => !d.allowed)).toEqual(Array(45).fill({ allowed: false, retryAfter: 1 }));
   });
@@ -126,8 +126,25 @@ describe('SignInThrottle per account', () => {
   it('lets one attempt of a burst through when the wait is over, not the whole burst', async () => {
     await failAsSoonAsAllowed(20);
     now += 300;
-    const decisions = await Promise.all(Array.from({ length: 20 }, (_, i) => throttle.check(alice, `198.51.100.${i}`, now)));
+    const decisions = await Promise.all(Array.from({ length: 20 }, () => throttle.check(alice, IP, now)));
     expect(decisions.filter((d) => d.allowed)).toHaveLength(1);
+  });
+
+  it('counts failures from one address only against that address: the real user elsewhere signs in at once', async () => {
+    await failAsSoonAsAllowed(30);
+    expect((await throttle.check(alice, IP, now)).allowed).toBe(false);
+    expect(await attempt(alice, '198.51.100.1', 'succeed')).toEqual({ allowed: true });
+  });
+
+  it('counts failures spread over addresses per account (100 free), sparing addresses the account signed in from', async () => {
+    expect(await attempt(alice, '198.51.100.1', 'succeed')).toEqual({ allowed: true });
+    const burst = await Promise.all(Array.from({ length: 150 }, (_, i) => throttle.check(alice, `10.0.${i}.1`, now)));
+    expect(burst.filter((d) => d.allowed)).toHaveLength(100);
+    for (let i = 0; i < 150; i++) if (burst[i].allowed) await throttle.fail(alice, `10.0.${i}.1`, now);
+    expect(await throttle.check(alice, '10.1.0.1', now)).toEqual({ allowed: false, retryAfter: 1 });
+    expect(await attempt(alice, '198.51.100.1', 'succeed')).toEqual({ allowed: true });
+    // Success clears the account-wide count: the next new address is free again.
+    expect(await attempt(alice, '10.1.0.1')).toEqual({ allowed: true });
   });
 
   it('does not prolong the wait for attempts made while waiting', async () => {
@@ -200,17 +217,18 @@ describe('MemoryThrottleStore', () => {
   };
 
   it('prunes entries older than the window', async () => {
+    // Each failure counts on three keys: the account from the address, the account, the address.
     for (let i = 0; i < 10; i++) await throttle.fail({ tenant: 'default', username: `user${i}` }, `192.0.2.${i}`, now);
-    expect(store.size).toBe(20);
+    expect(store.size).toBe(30);
     now += 899;
     await throttle.fail(alice, IP, now);
-    expect(store.size).toBe(22);
+    expect(store.size).toBe(33);
     now += 1;
     await throttle.check(alice, IP, now);
-    expect(store.size).toBe(2);
+    expect(store.size).toBe(3);
     now += 900;
     await throttle.check(alice, IP, now);
-    expect(store.size).toBe(2); // the check itself reserved a pending attempt on both keys
+    expect(store.size).toBe(3); // the check itself reserved a pending attempt on all three keys
     expect(await read(store, throttleAccountKey(alice), now)).toEqual({ failures: 0, pending: 1, last: now, expires: now + 900 });
   });
 

@@ -1,9 +1,8 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { audit } from '../audit.js';
-import { proceed } from '../endpoints/authorize_flow.js';
 import type { TenantContext } from '../http/context.js';
 import { resumeInteraction } from '../http/interaction.js';
-import { startSession } from '../http/session.js';
+import { signIn } from '../mfa/second_step.js';
 import type { User } from '../storage/types.js';
 import { noticeBody } from '../ui/account_pages.js';
 import { sendPage } from '../ui/respond.js';
@@ -26,9 +25,8 @@ export async function continueSignIn(
   const interaction = await resumeInteraction(ctx, req, interactionId);
   const client = interaction && (await ctx.services.cache.client(ctx.tenant.id, interaction.request.clientId));
   if (!interaction || !client || user.disabled) return sendNotice(reply, done.title, `${done.message} Return to the application and sign in.`);
-  const session = await startSession(ctx, req, reply, user, ['pwd']);
-  await audit(ctx, { type: 'sign_in.success', actor: user.id, userId: user.id, clientId: client.clientId, ip: req.ip, detail: { method: done.method } });
-  return proceed(ctx, req, reply, client, interaction.request, { session, user }, interaction);
+  // A mail link stands in for the password only: a second factor is still asked for (mfa/second_step.ts).
+  return signIn(ctx, req, reply, user, client, interaction, { amr: ['pwd'], method: done.method });
 }
 
 export function sendNotice(reply: FastifyReply, title: string, message: string, opts: { status?: number; link?: { href: string; text: string } } = {}) {

@@ -30,6 +30,7 @@ const fields = {
   dpop_bound_access_tokens: z.boolean(),
   token_exchange: z.strictObject({ subject_clients: z.array(z.string()).optional(), audiences: z.array(z.string()).optional() }),
   client_assertion_audience_token_endpoint: z.boolean(),
+  rate_limit: z.string().nullable().describe('successful requests per window at the token, introspection, revocation, PAR and device endpoints: N/WINDOW (100/60, 600/1m, 5000/hour); null or "off" removes it (the default: none)'),
 };
 
 const updateBody = z.strictObject(fields).partial();
@@ -44,7 +45,7 @@ const clientSchema = z.object({
   jwks_uri: z.string().optional(), jwks: z.record(z.string(), z.unknown()).optional(),
   backchannel_logout_uri: z.string().nullable(), backchannel_logout_session_required: z.boolean(), require_pushed_authorization_requests: z.boolean(),
   dpop_bound_access_tokens: z.boolean(), token_exchange: z.object({ subject_clients: z.array(z.string()), audiences: z.array(z.string()) }),
-  client_assertion_audience_token_endpoint: z.boolean(), created_at: epoch, updated_at: epoch,
+  client_assertion_audience_token_endpoint: z.boolean(), rate_limit: z.string().optional().describe('N/WINDOW_SECONDS; absent: no limit'), created_at: epoch, updated_at: epoch,
 });
 
 const clientParams = tenantParams.extend({ client_id: z.string() });
@@ -61,6 +62,7 @@ function input(b: Body): ClientInput {
     requirePar: b.require_pushed_authorization_requests, dpopBoundAccessTokens: b.dpop_bound_access_tokens,
     tokenExchangeSubjectClients: b.token_exchange?.subject_clients, tokenExchangeAudiences: b.token_exchange?.audiences,
     assertionAudienceTokenEndpoint: b.client_assertion_audience_token_endpoint,
+    rateLimit: b.rate_limit,
   };
 }
 

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
+import { auditAdminRefusal } from '../audit_refusals.js';
 import { InputError, OAuthError } from '../errors.js';
 import { issuerOf, type Services } from '../http/context.js';
 import { queueBackchannelLogout } from '../logout/backchannel.js';
@@ -10,6 +11,7 @@ import { authenticateOperator, requireGlobal, requireTenantAccess } from './auth
 import { clientRoutes } from './clients.js';
 import { dcrRoutes } from './dcr.js';
 import { keyRoutes } from './keys.js';
+import { mfaRoutes } from './mfa.js';
 import { openApiDocument } from './openapi.js';
 import { route, type AdminRoute, type Operator } from './route.js';
 import { sessionRoutes } from './sessions.js';
@@ -25,7 +27,7 @@ const meRoute = route({
 });
 
 /** Every admin API operation, in one table: what is served and what the OpenAPI document describes. */
-export const ADMIN_ROUTES: AdminRoute[] = [meRoute, ...tenantRoutes, ...clientRoutes, ...apiRoutes, ...userRoutes, ...sessionRoutes, ...keyRoutes, ...auditRoutes, ...dcrRoutes];
+export const ADMIN_ROUTES: AdminRoute[] = [meRoute, ...tenantRoutes, ...clientRoutes, ...apiRoutes, ...userRoutes, ...sessionRoutes, ...keyRoutes, ...auditRoutes, ...dcrRoutes, ...mfaRoutes];
 
 /** `redirect_uris[0]`, `token_exchange.audiences[1]`. */
 const fieldOf = (path: PropertyKey[]): string =>
@@ -67,15 +69,22 @@ function manageDeps(services: Services, op: Operator): ManageDeps {
 }
 
 async function handle(services: Services, r: AdminRoute, req: FastifyRequest) {
-  const operator = await authenticateOperator(services, req);
-  const params = parsePart(r.params, req.params, 'path');
-  const tenant = (params as { tenant?: string } | undefined)?.tenant;
-  if (tenant !== undefined) requireTenantAccess(operator, tenant);
-  if (r.globalOnly) requireGlobal(operator);
+  let operator: Operator | undefined;
+  let params: unknown;
+  try {
+    operator = await authenticateOperator(services, req);
+    params = parsePart(r.params, req.params, 'path');
+    const tenant = (params as { tenant?: string } | undefined)?.tenant;
+    if (tenant !== undefined) requireTenantAccess(operator, tenant);
+    if (r.globalOnly) requireGlobal(operator);
+  } catch (err) {
+    auditAdminRefusal(services, req, r.operationId, err, operator, (req.params as { tenant?: string } | undefined)?.tenant);
+    throw err;
+  }
   const query = parsePart(r.query, req.query, 'query');
   const body = parsePart(r.body, req.body, 'body');
   try {
-    return await r.handler({ services, operator, deps: manageDeps(services, operator), params, query, body });
+    return await r.handler({ services, operator: operator!, deps: manageDeps(services, operator!), params, query, body });
   } catch (err) {
     throw err instanceof InputError ? fromInput(err) : err;
   }

@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import { recordAudit } from '../audit.js';
 import { seconds } from '../clock.js';
 import { OAuthError } from '../errors.js';
 import { listPersonalTokens, revokePersonalToken } from '../manage/personal_tokens.js';
@@ -63,8 +62,8 @@ export const sessionRoutes = [
     summary: 'Revoke one of a user’s personal tokens', params: userParams.extend({ token: z.string().describe('its id (grant id)') }), status: 204,
     handler: async (call) => {
       const user = await requireUser(call.deps, call.params.tenant, call.params.user);
+      // Recorded by revokePersonalToken (token.revoked, reason personal_token_revoked).
       if (!(await revokePersonalToken(call.deps, call.params.tenant, user.id, call.params.token))) throw gone('personal token', call.params.token);
-      await recordAudit(call.deps, call.params.tenant, { type: 'token.revoked', actor: call.deps.actor!, userId: user.id, detail: { personal_token: call.params.token } });
     },
   }),
 ];

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { InputError, OAuthError } from '../errors.js';
-import { checkOperatorScope } from '../manage/operators.js';
+import { checkOperatorScope, setOperatorScope } from '../manage/operators.js';
 import { ADMIN_TENANT, requireTenant } from '../manage/tenants.js';
 import { checkUsername, createUser, deleteUser, requireUser, updateUser, userView, type UserInput } from '../manage/users.js';
 import { checkEmail } from '../manage/validate.js';
@@ -59,7 +59,7 @@ export const userRoutes = [
     handler: async (call) => {
       await checkScope(call);
       const user = await createUser(call.deps, call.params.tenant, input(call.body));
-      if (call.body.operator_tenants) await call.services.storage.operators.setScope(user.id, call.body.operator_tenants);
+      if (call.body.operator_tenants) await setOperatorScope(call.deps, call.params.tenant, user.id, call.body.operator_tenants);
       return view(call, user);
     },
   }),
@@ -79,7 +79,7 @@ export const userRoutes = [
         throw new InputError('an operator cannot disable themselves or change their own scope');
       }
       const user = await updateUser(call.deps, call.params.tenant, current.id, input(call.body));
-      if (call.body.operator_tenants !== undefined) await call.services.storage.operators.setScope(user.id, call.body.operator_tenants);
+      if (call.body.operator_tenants !== undefined) await setOperatorScope(call.deps, call.params.tenant, user.id, call.body.operator_tenants);
       return view(call, user);
     },
   }),

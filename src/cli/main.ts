@@ -13,13 +13,14 @@ import { auditCommands } from './commands/audit.js';
 import { clientCommands } from './commands/client.js';
 import { dcrCommands } from './commands/dcr.js';
 import { keyCommands } from './commands/keys.js';
+import { mfaCommands } from './commands/mfa.js';
 import { serverCommands } from './commands/server.js';
 import { tenantCommands } from './commands/tenant.js';
 import { tokenCommands } from './commands/token.js';
 import { userCommands } from './commands/user.js';
 
 /** Every command, by the words that name it. */
-const COMMANDS: Command[] = [...serverCommands, ...tenantCommands, ...clientCommands, ...apiCommands, ...userCommands, ...keyCommands, ...tokenCommands, ...auditCommands, ...dcrCommands];
+const COMMANDS: Command[] = [...serverCommands, ...tenantCommands, ...clientCommands, ...apiCommands, ...userCommands, ...keyCommands, ...tokenCommands, ...auditCommands, ...dcrCommands, ...mfaCommands];
 
 /** `tessera start` flags: the environment's keys in kebab case (DESIGN.md §1 Configuration). */
 const CONFIG_FLAGS: Record<string, keyof ConfigInput> = {
@@ -30,9 +31,17 @@ const CONFIG_FLAGS: Record<string, keyof ConfigInput> = {
   'log-level': 'LOG_LEVEL',
   'trusted-proxies': 'TESSERA_TRUSTED_PROXIES',
   'redis-url': 'REDIS_URL',
+  'redis-key-prefix': 'REDIS_KEY_PREFIX',
+  'client-auth-failures-per-client': 'TESSERA_CLIENT_AUTH_FAILURES_PER_CLIENT',
+  'client-auth-failures-per-ip': 'TESSERA_CLIENT_AUTH_FAILURES_PER_IP',
+  'client-auth-failure-window': 'TESSERA_CLIENT_AUTH_FAILURE_WINDOW',
   'smtp-url': 'SMTP_URL',
   'mail-from': 'MAIL_FROM',
   'outbox-dir': 'TESSERA_OUTBOX_DIR',
+  'audit-retention-days': 'TESSERA_AUDIT_RETENTION_DAYS',
+  'tls-cert': 'TLS_CERT',
+  'tls-key': 'TLS_KEY',
+  // TESSERA_MASTER_KEY has no flag: a command line is visible to every user of the machine.
 };
 
 function help(): string {
@@ -71,7 +80,7 @@ export async function main(argv: string[]): Promise<number> {
       config: () => (config ??= loadConfig(env)),
       async deps(): Promise<ManageDeps> {
         if (!storage) {
-          storage = await openStorage(cliEnv.config().databaseUrl);
+          storage = await openStorage(cliEnv.config().databaseUrl, { masterKey: cliEnv.config().masterKey });
           // The CLI may run before the server ever started: `default` exists for it too.
           await ensureDefaultTenant({ storage, clock: systemClock, random: systemRandom });
           // And `admin`, so operators can be managed before the first start (which adds the first one).

@@ -1,4 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { auditDpopFailure } from '../audit_refusals.js';
 import { OAuthError } from '../errors.js';
 import type { TenantContext } from '../http/context.js';
 import type { Client } from '../storage/types.js';
@@ -26,6 +27,15 @@ const refuse = (description: string) => new OAuthError('invalid_dpop_proof', des
  * `dpop_bound_access_tokens` (§5.2) must send a proof.
  */
 export async function tokenRequestSender(ctx: TenantContext, req: FastifyRequest, reply: FastifyReply, client: Client): Promise<SenderBinding | undefined> {
+  try {
+    return await checkedSender(ctx, req, reply, client);
+  } catch (err) {
+    auditDpopFailure(ctx, req, client.clientId, err);
+    throw err;
+  }
+}
+
+async function checkedSender(ctx: TenantContext, req: FastifyRequest, reply: FastifyReply, client: Client): Promise<SenderBinding | undefined> {
   const header = req.headers.dpop;
   if (header === undefined) {
     if (client.dpopBoundAccessTokens) throw refuse('this client must send a DPoP proof with every token request');

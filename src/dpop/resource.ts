@@ -1,4 +1,5 @@
 import type { FastifyRequest } from 'fastify';
+import { auditDpopFailure, auditRefusal } from '../audit_refusals.js';
 import { OAuthError } from '../errors.js';
 import { bearerError, headerBearerToken } from '../http/bearer.js';
 import type { TenantContext } from '../http/context.js';
@@ -50,8 +51,16 @@ export async function checkSenderConstraint(ctx: TenantContext, req: FastifyRequ
     return;
   }
   if (presented.scheme !== 'DPoP') throw resourceError(ctx, 'DPoP', 'invalid_token', 'the access token is DPoP-bound: send it with the DPoP scheme and a DPoP proof');
-  const refuse = (description: string) => resourceError(ctx, 'DPoP', 'invalid_dpop_proof', description);
+  const refuse = (description: string) => {
+    const err = resourceError(ctx, 'DPoP', 'invalid_dpop_proof', description);
+    auditDpopFailure(ctx, req, bound.clientId, err);
+    return err;
+  };
   const proof = await verifyProof(ctx, { header: req.headers.dpop, method: req.method, url: req.url }, { refuse, accessToken: presented.token });
-  if (proof.jkt !== bound.jkt) throw resourceError(ctx, 'DPoP', 'invalid_token', 'the access token is bound to another key than the DPoP proof');
+  if (proof.jkt !== bound.jkt) {
+    const err = resourceError(ctx, 'DPoP', 'invalid_token', 'the access token is bound to another key than the DPoP proof');
+    auditRefusal(ctx, req, 'security.dpop_refused', { reason: err.description, clientId: bound.clientId, detail: { replay: false, path: req.routeOptions?.url } });
+    throw err;
+  }
   await rememberProof(ctx, proof, bound.clientId, refuse);
 }

@@ -134,7 +134,7 @@ async function act(ctx: TenantContext, req: FastifyRequest, reply: FastifyReply,
     if (action === 'revoke_token') {
       const id = params.get('token_id');
       if (!id) throw new InputError('no token was named');
-      await revokePersonalToken(services, tenantId, user.id, id);
+      await revokePersonalToken({ ...services, actor: user.id }, tenantId, user.id, id);
       return reply.redirect(self, 303);
     }
     if (action === 'create_token') {
@@ -143,7 +143,7 @@ async function act(ctx: TenantContext, req: FastifyRequest, reply: FastifyReply,
       const client = await ensureBuiltinClient(services, tenantId, 'personal', ctx.issuer, (t, c) => services.cache.client(t, c));
       const apis = (await services.cache.apiIndex(tenantId)).list;
       const name = params.get('name') ?? '';
-      const issued = await issuePersonalToken(services, {
+      const issued = await issuePersonalToken({ ...services, actor: user.id }, {
         tenant: ctx.tenant, issuer: ctx.issuer, user, client, apis, scopes: params.all('scope'), expiresIn: Number(days) * 86400, name,
       });
       return render(ctx, reply, user, {
@@ -195,7 +195,7 @@ function sendError(reply: FastifyReply, status: number, message: string) {
 }
 
 /** The forms' CSRF token: an HMAC keyed with the session cookie's value, bound to this tenant's account page. */
-const csrfToken = (ctx: TenantContext, cookie: string): string =>
+export const csrfToken = (ctx: TenantContext, cookie: string): string =>
   createHmac('sha256', cookie).update(`tessera account page\0${ctx.tenant.id}`).digest('base64url');
 
 const same = (a: string, b: string) => a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));

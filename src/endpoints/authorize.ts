@@ -1,10 +1,13 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { auditRefusal } from '../audit_refusals.js';
 import { OAuthError } from '../errors.js';
 import { sendAuthorizationError } from '../http/authorization_redirect.js';
 import type { TenantContext } from '../http/context.js';
 import { FormParams, formBody } from '../http/form.js';
 import { startInteraction } from '../http/interaction.js';
 import { currentSession } from '../http/session.js';
+import { needsStepUp } from '../mfa/policy.js';
+import { startStepUp } from '../mfa/second_step.js';
 import { authorizationTarget } from '../tokens/authorization_response.js';
 import { errorBody } from '../ui/pages.js';
 import { sendPage } from '../ui/respond.js';
@@ -46,8 +49,10 @@ async function authorize(ctx: TenantContext, req: FastifyRequest, reply: Fastify
     ({ params, pushed } = await authorizationParameters(ctx, front));
     ({ client, ...redirect } = await resolveClientAndRedirect(ctx, params));
   } catch (err) {
-    if (err instanceof OAuthError) return sendErrorPage(reply, err);
-    throw err;
+    if (!(err instanceof OAuthError)) throw err;
+    // An unknown client, an unregistered redirect_uri, a bad request_uri: nowhere safe to send the user.
+    auditRefusal(ctx, req, 'security.authorize_refused', { reason: err.description, clientId: safeGet(front, 'client_id') });
+    return sendErrorPage(reply, err);
   }
   const fallback = { redirectUri: redirect.redirectUri, responseMode: errorResponseMode(params), state: safeGet(params, 'state'), clientName: client.name, afterPost: false };
   let request;
@@ -73,6 +78,13 @@ async function authorize(ctx: TenantContext, req: FastifyRequest, reply: Fastify
       return sendAuthorizationError(ctx, reply, responseTarget(request, client, false), new OAuthError('login_required', 'the user is not signed in'));
     }
     return renderLogin(ctx, reply, client, await startInteraction(ctx, req, reply, request));
+  }
+  // Step-up: the session lacks a second factor this request needs (OIDC Core §3.1.2.1 acr_values, MFA policy).
+  if (await needsStepUp(ctx, client, request, signedIn)) {
+    if (request.prompt.includes('none')) {
+      return sendAuthorizationError(ctx, reply, responseTarget(request, client, false), new OAuthError('interaction_required', 'a second factor is needed and prompt=none forbids asking for it'));
+    }
+    return startStepUp(ctx, req, reply, request, signedIn);
   }
   return proceed(ctx, req, reply, client, request, signedIn, undefined);
 }

@@ -14,7 +14,7 @@ import { formTarget, sendPage } from '../ui/respond.js';
 import { spendOrRefuse } from './authorize_pushed.js';
 import type { AuthorizationRequest } from './authorize_request.js';
 
-export type LoginAction = 'authenticate' | 'consent' | 'registration' | 'reset-credentials' | 'required-action';
+export type LoginAction = 'authenticate' | 'consent' | 'registration' | 'reset-credentials' | 'required-action' | 'mfa' | 'passkey';
 
 export const loginActionUrl = (ctx: TenantContext, action: LoginAction): string =>
   `${ctx.issuer}/login-actions/${action}`;
@@ -40,6 +40,7 @@ export function renderLogin(ctx: TenantContext, reply: FastifyReply, client: Cli
       clientName: client.name, tenantName: ctx.tenant.displayName, username: extra.username ?? interaction.request.loginHint, error: extra.error,
       links: {
         resetUrl: interactionLink(ctx, 'reset-credentials', interaction),
+        passkeyUrl: loginActionUrl(ctx, 'passkey'),
         ...(ctx.tenant.registration && { signUpUrl: interactionLink(ctx, 'registration', interaction) }),
       },
     }),

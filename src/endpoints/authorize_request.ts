@@ -25,6 +25,8 @@ export interface AuthorizationRequest {
   nonce?: string;
   prompt: string[];
   maxAge?: number;
+  /** OIDC Core §3.1.2.1 `acr_values`, in order of preference (mfa/policy.ts decides what they demand). */
+  acrValues?: string[];
   loginHint?: string;
   codeChallenge?: string;
   /** RFC 9449 §10 `dpop_jkt`: the DPoP key the code is bound to (code flows only). */
@@ -151,6 +153,7 @@ export function validateRequest(ctx: TenantContext, client: Client, redirect: { 
     nonce,
     prompt,
     maxAge: maxAgeRaw === undefined ? undefined : Number(maxAgeRaw),
+    ...(params.get('acr_values') !== undefined && { acrValues: params.get('acr_values')!.split(' ').filter(Boolean) }),
     loginHint: params.get('login_hint'),
     codeChallenge: responseType.includes('code') ? codeChallenge : undefined,
     ...(dpopJkt !== undefined && responseType.includes('code') && { dpopJkt }),

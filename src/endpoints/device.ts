@@ -1,14 +1,15 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { audit } from '../audit.js';
+import { auditThrottled } from '../audit_refusals.js';
 import { seconds } from '../clock.js';
 import { OAuthError } from '../errors.js';
 import { DEVICE_CODE_GRANT } from '../grants/device_code.js';
-import { endpointUrl, type Services, type TenantContext } from '../http/context.js';
+import { ACR_MFA, acrOf, hasMfa } from '../mfa/policy.js';
+import { endpointUrl, type TenantContext } from '../http/context.js';
 import { cookiesOf } from '../http/cookies.js';
 import { formBody, FormParams } from '../http/form.js';
 import { currentSession, sessionCookie } from '../http/session.js';
-import { SignInThrottle } from '../http/throttle.js';
 import { builtinClientId, deviceUrl, ensureBuiltinClient } from '../manage/personal_tokens.js';
 import type { Session, User } from '../storage/types.js';
 import { findByUserCode, formatUserCode, normalizeUserCode, recordDecision, type UserCodeLookup } from '../tokens/device_authorization.js';
@@ -18,18 +19,6 @@ import { errorBody } from '../ui/pages.js';
 import { sendPage } from '../ui/respond.js';
 import { safeGet } from './authorize_request.js';
 import { OIDC_DESCRIPTIONS } from './authorize_flow.js';
-
-/**
- * Wrong user codes per signed-in user and per client address, with the login page's growing
- * delays (RFC 8628 §5.1: the user code's low entropy is safe only with rate limiting). Per app
- * instance, so test apps never share it.
- */
-const throttles = new WeakMap<Services, SignInThrottle>();
-const throttleOf = (services: Services): SignInThrottle => {
-  let t = throttles.get(services);
-  if (!t) throttles.set(services, (t = new SignInThrottle()));
-  return t;
-};
 
 const WRONG_CODE = 'That code is not valid. Check the code shown on your device and try again.';
 const SPENT_CODE = 'That code has expired or was already used. Start again on your device to get a new code.';
@@ -97,11 +86,14 @@ async function handle(ctx: TenantContext, req: FastifyRequest, reply: FastifyRep
 async function submit(ctx: TenantContext, req: FastifyRequest, reply: FastifyReply, params: FormParams, signedIn: { session: Session; user: User }, csrf: string) {
   const { user, session } = signedIn;
   const typed = params.get('user_code') ?? '';
-  const throttle = throttleOf(ctx.services);
+  // Wrong user codes per signed-in user and per client address, with the login page's growing
+  // delays (RFC 8628 §5.1: the user code's low entropy is safe only with rate limiting).
+  const throttle = ctx.services.deviceThrottle;
   const now = seconds(ctx.services.clock);
   const account = { tenant: ctx.tenant.id, username: user.id };
   const verdict = await throttle.check(account, req.ip, now);
   if (!verdict.allowed) {
+    auditThrottled(ctx.services, ctx.tenant.id, { ip: req.ip, limit: 'device_user_code', userId: user.id, endpoint: 'device', retryAfterSeconds: verdict.retryAfter });
     reply.header('retry-after', String(verdict.retryAfter));
     return renderEntry(ctx, reply, user, csrf, { status: 429, userCode: typed, error: `Too many wrong codes. Try again in ${verdict.retryAfter} seconds.` });
   }
@@ -116,8 +108,15 @@ async function submit(ctx: TenantContext, req: FastifyRequest, reply: FastifyRep
   if (decision === undefined) return renderConsent(ctx, reply, user, csrf, found);
   if (decision !== 'allow' && decision !== 'deny') throw new OAuthError('invalid_request', 'choose Allow or Deny');
   const approved = decision === 'allow';
+  // A device client that requires a second factor: a password-only session steps up first
+  // (the authorization endpoint asks for it), then comes back here with the code filled in.
+  if (approved && !hasMfa(session.amr) && (await ctx.services.storage.mfa.clientRequires(ctx.tenant.id, found.client.clientId))) {
+    const client = await ensureBuiltinClient(ctx.services, ctx.tenant.id, 'device', ctx.issuer, (t, c) => ctx.services.cache.client(t, c));
+    const auth = new URLSearchParams({ client_id: client.clientId, redirect_uri: deviceUrl(ctx.issuer), response_type: 'code', acr_values: ACR_MFA, state: found.userCode });
+    return reply.redirect(`${endpointUrl(ctx.issuer, 'auth')}?${auth}`, 303);
+  }
   const recorded = await recordDecision(ctx, found.device.digest, approved
-    ? { approved, userId: user.id, authTime: session.authTime, sid: session.id, sessionExpiresAt: session.expiresAt }
+    ? { approved, userId: user.id, authTime: session.authTime, sid: session.id, sessionExpiresAt: session.expiresAt, authContext: { amr: session.amr, acr: acrOf(session.amr, undefined) } }
     : { approved, userId: user.id });
   if (!recorded) return renderEntry(ctx, reply, user, csrf, { status: 400, error: SPENT_CODE });
   if (approved) {

@@ -4,6 +4,7 @@ import { grants } from '../grants/index.js';
 import { ID_TOKEN_ALGS } from '../manage/clients.js';
 import { ASSERTION_ALGS } from '../http/client_assertion.js';
 import { endpointUrl, type TenantContext } from '../http/context.js';
+import { ACR_VALUES_SUPPORTED } from '../mfa/policy.js';
 import { REGISTRATION_PATH } from './client_registration.js';
 
 const OIDC_SCOPES = ['openid', 'profile', 'email', 'offline_access'];
@@ -53,7 +54,9 @@ export async function discoveryEndpoint(ctx: TenantContext, _req: FastifyRequest
       id_token_signing_alg_values_supported: [...ID_TOKEN_ALGS],
       // OIDC Initiating User Registration §4.1: `create` only where sign-up is open.
       prompt_values_supported: ['none', 'login', 'consent', ...(ctx.tenant.registration ? ['create'] : [])],
-      claims_supported: ['iss', 'sub', 'aud', 'exp', 'iat', 'auth_time', 'nonce', 'azp', 'sid', 'at_hash', 'c_hash', 'preferred_username', 'name', 'email', 'email_verified', 'updated_at'],
+      claims_supported: ['iss', 'sub', 'aud', 'exp', 'iat', 'auth_time', 'nonce', 'azp', 'sid', 'at_hash', 'c_hash', 'amr', 'acr', 'preferred_username', 'name', 'email', 'email_verified', 'updated_at'],
+      // OIDC Discovery §3: Keycloak-style levels ("1" password, "2" two factors) and the PAPE multi-factor URI (mfa/policy.ts).
+      acr_values_supported: ACR_VALUES_SUPPORTED,
       claims_parameter_supported: false,
       request_parameter_supported: false,
       // OIDC Discovery §3: this names request objects the server fetches by reference, which it

@@ -1,4 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { auditRefusal } from '../audit_refusals.js';
 import { OAuthError } from '../errors.js';
 import { authenticateIntrospector, type Introspector } from '../http/client_auth.js';
 import type { TenantContext } from '../http/context.js';
@@ -9,12 +10,19 @@ import { findRefreshToken, refreshTokenIsActive } from '../tokens/refresh_token_
 const INACTIVE = { active: false } as const;
 
 /** What an active access token's introspection says (RFC 7662 §2.2), or undefined if the caller may not see it. */
-async function accessTokenView(ctx: TenantContext, caller: Introspector, token: string): Promise<Record<string, unknown> | undefined> {
+async function accessTokenView(ctx: TenantContext, caller: Introspector, token: string, req?: FastifyRequest): Promise<Record<string, unknown> | undefined> {
   const info = await readAccessToken(ctx, token);
   if (!info) return undefined;
   // SECURITY-CHECKLIST 58: the client it was issued to, or an API it is meant for; nobody else.
   const visible = caller.kind === 'client' ? info.clientId === caller.client.clientId : info.audience.includes(caller.api.audience);
-  if (!visible) return undefined;
+  if (!visible) {
+    // A live token of someone else's: the caller gets `active: false`, operators get an event.
+    auditRefusal(ctx, req, 'security.introspection_refused', {
+      reason: 'the token was issued to another client and is not meant for this API', clientId: caller.kind === 'client' ? caller.client.clientId : caller.api.id,
+      detail: { issued_to: info.clientId },
+    });
+    return undefined;
+  }
   return {
     active: true,
     ...(info.scopes.length > 0 && { scope: info.scopes.join(' ') }),
@@ -34,10 +42,16 @@ async function accessTokenView(ctx: TenantContext, caller: Introspector, token: 
 }
 
 /** A refresh token's introspection, for the client it was issued to only (APIs never see refresh tokens). */
-async function refreshTokenView(ctx: TenantContext, caller: Introspector, token: string): Promise<Record<string, unknown> | undefined> {
+async function refreshTokenView(ctx: TenantContext, caller: Introspector, token: string, req?: FastifyRequest): Promise<Record<string, unknown> | undefined> {
   if (caller.kind !== 'client') return undefined;
   const found = await findRefreshToken(ctx, token);
-  if (!found || found.row.clientId !== caller.client.clientId || !(await refreshTokenIsActive(ctx, found))) return undefined;
+  if (!found || !(await refreshTokenIsActive(ctx, found))) return undefined;
+  if (found.row.clientId !== caller.client.clientId) {
+    auditRefusal(ctx, req, 'security.introspection_refused', {
+      reason: 'the refresh token was issued to another client', clientId: caller.client.clientId, detail: { issued_to: found.row.clientId },
+    });
+    return undefined;
+  }
   return {
     active: true,
     ...(found.data.scopes.length > 0 && { scope: found.data.scopes.join(' ') }),
@@ -63,6 +77,6 @@ export async function introspectionEndpoint(ctx: TenantContext, req: FastifyRequ
   if (!token) throw new OAuthError('invalid_request', 'token is missing');
   const views = params.get('token_type_hint') === 'refresh_token' ? [refreshTokenView, accessTokenView] : [accessTokenView, refreshTokenView];
   let body: Record<string, unknown> | undefined;
-  for (const view of views) if ((body = await view(ctx, caller, token))) break;
+  for (const view of views) if ((body = await view(ctx, caller, token, req))) break;
   return reply.header('cache-control', 'no-store').header('pragma', 'no-cache').send(body ?? INACTIVE);
 }

@@ -3,6 +3,7 @@ import { seconds } from '../clock.js';
 import { verifyDummy, verifyPassword } from '../crypto/password.js';
 import { OAuthError } from '../errors.js';
 import { audit } from '../audit.js';
+import { auditThrottled } from '../audit_refusals.js';
 import { sendAuthorizationError } from '../http/authorization_redirect.js';
 import type { TenantContext } from '../http/context.js';
 import { formBody, FormParams } from '../http/form.js';
@@ -13,7 +14,8 @@ import type { Client, User } from '../storage/types.js';
 import { sendNotice } from '../accounts/continue_sign_in.js';
 import { sendVerificationMail } from '../accounts/email_verification.js';
 import { safeGet } from './authorize_request.js';
-import { currentSession, startSession } from '../http/session.js';
+import { currentSession } from '../http/session.js';
+import { signIn } from '../mfa/second_step.js';
 import { sendErrorPage } from './authorize.js';
 import { proceed, renderLogin, responseTarget } from './authorize_flow.js';
 import { startPasswordUpdate } from './required_action.js';
@@ -84,6 +86,7 @@ export const authenticateEndpoint = formAction(async (ctx, req, reply, { params,
   const account = { tenant: ctx.tenant.id, username };
   const verdict = await throttle.check(account, req.ip, now);
   if (!verdict.allowed) {
+    auditThrottled(ctx.services, ctx.tenant.id, { ip: req.ip, limit: 'sign_in', clientId: client.clientId, endpoint: 'login', retryAfterSeconds: verdict.retryAfter });
     reply.header('retry-after', String(verdict.retryAfter));
     return renderLogin(ctx, reply, client, interaction, { status: 429, username, error: `Too many failed attempts. Try again in ${verdict.retryAfter} seconds.` });
   }
@@ -101,9 +104,8 @@ export const authenticateEndpoint = formAction(async (ctx, req, reply, { params,
   if (ctx.tenant.requireVerifiedEmail && !user.emailVerified) return unverified(ctx, req, reply, user, client, interaction);
   // Keycloak's "update password" required action: a new password first, then the session.
   if (user.mustChangePassword) return startPasswordUpdate(ctx, reply, user, client, interaction);
-  const session = await startSession(ctx, req, reply, user, ['pwd']);
-  await audit(ctx, { type: 'sign_in.success', actor: user.id, userId: user.id, clientId: client.clientId, ip: req.ip, detail: { method: 'pwd' } });
-  return proceed(ctx, req, reply, client, interaction.request, { session, user }, interaction);
+  // A second factor, when the user has one or one is required (mfa/second_step.ts).
+  return signIn(ctx, req, reply, user, client, interaction, { amr: ['pwd'], method: 'pwd' });
 });
 
 /**

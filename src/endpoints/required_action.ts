@@ -7,13 +7,13 @@ import { checkPasswordPolicy, hashPassword, verifyPassword } from '../crypto/pas
 import { secretValue } from '../crypto/random.js';
 import type { TenantContext } from '../http/context.js';
 import { expired, type Interaction } from '../http/interaction.js';
-import { startSession } from '../http/session.js';
+import { signIn } from '../mfa/second_step.js';
 import { endSessions } from '../manage/users.js';
 import type { Client, User } from '../storage/types.js';
 import { updatePasswordBody } from '../ui/required_action.js';
 import { sendPage } from '../ui/respond.js';
 import { sendErrorPage } from './authorize.js';
-import { formActions, loginActionUrl, proceed } from './authorize_flow.js';
+import { formActions, loginActionUrl } from './authorize_flow.js';
 import { formAction } from './login_actions.js';
 
 /** Time to choose a new password once the old one was accepted. */
@@ -69,7 +69,5 @@ export const requiredActionEndpoint = formAction(async (ctx: TenantContext, req:
   // Whoever else knew the old password may hold a session: it ends, as on the account page.
   await endSessions(requestDeps(ctx, user.id), ctx.tenant.id, user.id);
   await audit(ctx, { type: 'user.password_changed', actor: user.id, userId: user.id, ip: req.ip, detail: { reason: 'required_action' } });
-  const session = await startSession(ctx, req, reply, changed, ['pwd']);
-  await audit(ctx, { type: 'sign_in.success', actor: user.id, userId: user.id, clientId: client.clientId, ip: req.ip, detail: { method: 'pwd' } });
-  return proceed(ctx, req, reply, client, interaction.request, { session, user: changed }, interaction);
+  return signIn(ctx, req, reply, changed, client, interaction, { amr: ['pwd'], method: 'pwd' });
 });

@@ -7,6 +7,7 @@ import { issueRefreshToken } from '../tokens/refresh_token.js';
 import { issueIdToken } from '../tokens/id_token.js';
 import { storageKey } from '../tokens/opaque.js';
 import { audit } from '../audit.js';
+import { auditRefusal } from '../audit_refusals.js';
 import { assertSameKey } from '../dpop/binding.js';
 import type { GrantHandler } from './types.js';
 
@@ -47,9 +48,13 @@ export const authorizationCode: GrantHandler = {
     const data = found.data as unknown as CodeData;
     const verifier = ctx.params.get('code_verifier');
     // RFC 7636 §4.5 / RFC 9700 §2.1.1: a verifier without a challenge is a downgrade attempt.
-    if (data.codeChallenge === undefined && verifier !== undefined) throw invalid('code_verifier was sent but the authorization request had no code_challenge');
-    if (data.codeChallenge !== undefined && (verifier === undefined || !verifierMatches(verifier, data.codeChallenge))) {
-      throw invalid(verifier === undefined ? 'code_verifier is missing' : 'code_verifier does not match the code_challenge');
+    const pkceFailure = data.codeChallenge === undefined
+      ? verifier !== undefined && 'code_verifier was sent but the authorization request had no code_challenge'
+      : verifier === undefined ? 'code_verifier is missing' : !verifierMatches(verifier, data.codeChallenge) && 'code_verifier does not match the code_challenge';
+    if (pkceFailure) {
+      // A wrong verifier is what a stolen code looks like (RFC 7636 §1): operators see it.
+      auditRefusal(ctx, ctx.request, 'security.pkce_failed', { reason: pkceFailure, clientId: client.clientId, userId: data.userId, actor: client.clientId, detail: { grant_id: found.grantId } });
+      throw invalid(pkceFailure);
     }
     // RFC 6749 §4.1.3: redirect_uri must be identical to the authorization request's, if it had one.
     const redirectUri = ctx.params.get('redirect_uri');
@@ -73,7 +78,7 @@ export const authorizationCode: GrantHandler = {
       client, subject: user.id, grantId: grant.id, scopes: data.scopes, audience: data.target.audience, ttl: data.target.ttl,
     });
     const idToken = data.scopes.includes('openid')
-      ? await issueIdToken(ctx, { client, user, scopes: data.scopes, nonce: data.nonce, authTime: data.authTime, sid: data.sid, accessToken: token.value })
+      ? await issueIdToken(ctx, { client, user, scopes: data.scopes, nonce: data.nonce, authTime: data.authTime, sid: data.sid, accessToken: token.value, authContext: data.authContext })
       : undefined;
     // A refresh token for a granted offline_access (the Loomie docs), or bound to the session
     // for clients registered with --session-refresh-tokens (keycloak-js relies on it).
@@ -81,7 +86,7 @@ export const authorizationCode: GrantHandler = {
     const refreshToken =
       client.grantTypes.includes('refresh_token') && (offline || client.sessionRefreshTokens)
         ? await issueRefreshToken(ctx, {
-            client, grantId: grant.id, userId: user.id, scopes: data.scopes, target: data.target, authTime: data.authTime,
+            client, grantId: grant.id, userId: user.id, scopes: data.scopes, target: data.target, authTime: data.authTime, authContext: data.authContext,
             ...(offline ? { expiresAt: grant.expiresAt ?? now + USER_GRANT_SECONDS } : { sid: data.sid, expiresAt: data.sessionExpiresAt }),
           })
         : undefined;

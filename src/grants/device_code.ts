@@ -76,7 +76,7 @@ async function issue(ctx: GrantContext, found: Artifact, data: DeviceData, decis
   const token = await issueAccessToken(ctx, { client, subject: user.id, grantId, scopes, audience: target.audience, ttl: target.ttl });
   // OIDC Core §2: auth_time and sid of the browser session the user approved in; no nonce was sent.
   const idToken = scopes.includes('openid')
-    ? await issueIdToken(ctx, { client, user, scopes, authTime: decision.authTime, sid: decision.sid, accessToken: token.value })
+    ? await issueIdToken(ctx, { client, user, scopes, authTime: decision.authTime, sid: decision.sid, accessToken: token.value, authContext: decision.authContext })
     : undefined;
   // As the code flow: a refresh token for a granted offline_access, or bound to the session for
   // clients registered with --session-refresh-tokens.
@@ -84,7 +84,7 @@ async function issue(ctx: GrantContext, found: Artifact, data: DeviceData, decis
   const refreshToken =
     client.grantTypes.includes('refresh_token') && (offline || client.sessionRefreshTokens)
       ? await issueRefreshToken(ctx, {
-          client, grantId, userId: user.id, scopes, target, authTime: decision.authTime,
+          client, grantId, userId: user.id, scopes, target, authTime: decision.authTime, authContext: decision.authContext,
           ...(offline ? { expiresAt } : { sid: decision.sid, expiresAt: decision.sessionExpiresAt }),
         })
       : undefined;

@@ -1,4 +1,6 @@
+import { ACR_SINGLE, passwordGrantRefusal } from '../mfa/policy.js';
 import { audit } from '../audit.js';
+import { auditThrottled } from '../audit_refusals.js';
 import { seconds } from '../clock.js';
 import { verifyDummy, verifyPassword } from '../crypto/password.js';
 import { identifier } from '../crypto/random.js';
@@ -54,6 +56,7 @@ export const password: GrantHandler = {
     const ip = ctx.request.ip;
     const verdict = await throttle.check(account, ip, now);
     if (!verdict.allowed) {
+      auditThrottled(ctx.services, ctx.tenant.id, { ip, limit: 'sign_in', clientId: ctx.client.client.clientId, endpoint: 'token', retryAfterSeconds: verdict.retryAfter });
       // RFC 6749 §5.2 has no rate-limit code, and invalid_grant ("the resource owner
       // credentials … are invalid") is what a client already handles for this request; the
       // status is the login page's 429 with Retry-After (RFC 6585 §4), so a client or proxy
@@ -87,6 +90,13 @@ export const password: GrantHandler = {
       await audit(ctx, { type: 'sign_in.failure', actor: user.id, userId: user.id, clientId: client.clientId, ip, detail: { reason: 'password_change_required', grant_type: 'password' } });
       throw new OAuthError('invalid_grant', 'the password of this account must be changed; sign in with a browser first');
     }
+    // This grant has no second step: a user with a second factor, or a tenant or client that
+    // requires one, signs in with a browser instead (docs/mfa.md).
+    const mfaRefusal = await passwordGrantRefusal(ctx, client, user);
+    if (mfaRefusal) {
+      await audit(ctx, { type: 'sign_in.failure', actor: user.id, userId: user.id, clientId: client.clientId, ip, detail: { reason: 'mfa_required', grant_type: 'password' } });
+      throw new OAuthError('invalid_grant', mfaRefusal);
+    }
     await audit(ctx, { type: 'sign_in.success', actor: user.id, userId: user.id, clientId: client.clientId, ip, detail: { method: 'pwd', grant_type: 'password' } });
 
     const grantId = identifier(random);
@@ -98,7 +108,7 @@ export const password: GrantHandler = {
     // OIDC Core §2: auth_time is now, the moment the password was checked; no nonce (none was
     // sent) and no sid (no browser session exists).
     const idToken = scopes.includes('openid')
-      ? await issueIdToken(ctx, { client, user, scopes, authTime: now, accessToken: token.value })
+      ? await issueIdToken(ctx, { client, user, scopes, authTime: now, accessToken: token.value, authContext: { amr: ['pwd'], acr: ACR_SINGLE } })
       : undefined;
     // Without a session there is nothing to bind a refresh token to: only offline_access gets one.
     const refreshToken =

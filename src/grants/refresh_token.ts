@@ -115,12 +115,12 @@ export const refreshToken: GrantHandler = {
     // RFC 6749 §6: the new refresh token's scope is identical to the presented one's, and it
     // keeps the absolute expiry (the grant's for offline tokens, the session's otherwise).
     const next = await issueRefreshToken(ctx, {
-      client, grantId, userId: user.id, scopes: data.scopes, target: data.target, authTime: data.authTime, sid: data.sid, expiresAt: found.expiresAt,
+      client, grantId, userId: user.id, scopes: data.scopes, target: data.target, authTime: data.authTime, sid: data.sid, authContext: data.authContext, expiresAt: found.expiresAt,
     });
     // OIDC Core §12.2: same iss, sub and aud, the original auth_time, and no nonce; an offline
     // token has no session, so no sid.
     const idToken = scopes.includes('openid')
-      ? await issueIdToken(ctx, { client, user, scopes, authTime: data.authTime, sid: data.sid, accessToken: token.value })
+      ? await issueIdToken(ctx, { client, user, scopes, authTime: data.authTime, sid: data.sid, accessToken: token.value, authContext: data.authContext })
       : undefined;
     await audit(ctx, { type: 'token.refreshed', actor: client.clientId, clientId: client.clientId, userId: user.id, ip: ctx.request.ip, detail: { scope: scopes.join(' '), grant_id: grantId } });
     return {

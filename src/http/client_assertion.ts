@@ -59,6 +59,8 @@ async function claimedClient(ctx: TenantContext, params: FormParams, invalid: In
   }
   // RFC 7523 §3 items 1–2: iss and sub are both the client_id.
   if (typeof claims.sub !== 'string' || claims.sub === '') throw invalid('client assertion has no sub claim');
+  // RFC 6749 Appendix A: a client_id is VSCHARs; a NUL cannot even be looked up in PostgreSQL (found by the fuzzer).
+  if (claims.sub.includes('\u0000')) throw invalid('client assertion sub is not a valid client_id');
   if (claims.iss !== claims.sub) throw invalid('client assertion iss and sub must both be the client_id');
   const clientId = params.get('client_id');
   if (clientId !== undefined && clientId !== claims.sub) throw invalid('client_id does not match the client assertion sub');

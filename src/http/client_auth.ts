@@ -1,8 +1,10 @@
 import type { FastifyRequest } from 'fastify';
+import { auditClientAuthFailure } from '../audit_refusals.js';
 import { secretMatchesDigest } from '../crypto/digest.js';
 import { OAuthError } from '../errors.js';
 import type { Api, Client } from '../storage/types.js';
 import { authenticateByAssertion } from './client_assertion.js';
+import { throttledAuthentication } from './client_auth_throttle.js';
 import type { TenantContext } from './context.js';
 import type { FormParams } from './form.js';
 
@@ -56,7 +58,10 @@ function basicCredentials(header: string | undefined): { id: string; secret: str
   const decoded = Buffer.from(value ?? '', 'base64').toString('utf8');
   const colon = decoded.indexOf(':');
   if (colon < 0) throw new OAuthError('invalid_request', 'malformed client credentials in the authorization header');
-  return { id: formDecode(decoded.slice(0, colon)), secret: formDecode(decoded.slice(colon + 1)) };
+  const id = formDecode(decoded.slice(0, colon));
+  // RFC 6749 Appendix A: a client_id is VSCHARs. A NUL cannot even be compared by PostgreSQL (found by the fuzzer).
+  if (id.includes('\u0000')) throw new OAuthError('invalid_request', 'malformed client credentials in the authorization header');
+  return { id, secret: formDecode(decoded.slice(colon + 1)) };
 }
 
 /** The credentials a request presents: HTTP Basic or the body, never both (RFC 6749 §2.3). */
@@ -83,6 +88,15 @@ function presentedCredentials(ctx: TenantContext, req: FastifyRequest, params: F
  * either secret method (§2.3.1: servers MUST support Basic); the others only their own.
  */
 export async function authenticateClient(ctx: TenantContext, req: FastifyRequest, params: FormParams): Promise<AuthenticatedClient> {
+  try {
+    return await throttledAuthentication(ctx, req, params, () => authenticateTokenClient(ctx, req, params));
+  } catch (err) {
+    auditClientAuthFailure(ctx, req, params, err);
+    throw err;
+  }
+}
+
+async function authenticateTokenClient(ctx: TenantContext, req: FastifyRequest, params: FormParams): Promise<AuthenticatedClient> {
   if (hasAssertion(params)) return { client: await byAssertion(ctx, req, params), method: 'private_key_jwt' };
   const { id, secret, basic } = presentedCredentials(ctx, req, params);
   const { cache } = ctx.services;
@@ -110,6 +124,15 @@ export type Introspector = { kind: 'client'; client: Client } | { kind: 'api'; a
  * to prove who it is with, so it is refused like a wrong secret.
  */
 export async function authenticateIntrospector(ctx: TenantContext, req: FastifyRequest, params: FormParams): Promise<Introspector> {
+  try {
+    return await throttledAuthentication(ctx, req, params, () => authenticateIntrospectorOnce(ctx, req, params));
+  } catch (err) {
+    auditClientAuthFailure(ctx, req, params, err, 'security.introspection_refused');
+    throw err;
+  }
+}
+
+async function authenticateIntrospectorOnce(ctx: TenantContext, req: FastifyRequest, params: FormParams): Promise<Introspector> {
   if (hasAssertion(params)) return { kind: 'client', client: await byAssertion(ctx, req, params) };
   const { id, secret } = presentedCredentials(ctx, req, params);
   const { cache } = ctx.services;

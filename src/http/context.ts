@@ -7,7 +7,9 @@ import type { ConfigCache } from '../storage/cache.js';
 import type { Storage } from '../storage/index.js';
 import type { Tenant } from '../storage/types.js';
 import { isLoopbackDevelopment } from './outbound.js';
-import type { SignInThrottle } from './throttle.js';
+import type { ClientAuthThrottle } from './client_auth_throttle.js';
+import type { ClientRateLimiter } from './client_rate_limit.js';
+import type { SignInThrottle, ThrottleStore } from './throttle.js';
 
 /** What every endpoint may use; built once per process. */
 export interface Services {
@@ -21,6 +23,14 @@ export interface Services {
   throttle: SignInThrottle;
   /** Sign-ups and password-reset requests per address/account and per IP: each one sends mail. */
   accountThrottle: SignInThrottle;
+  /** Wrong user codes on the device page, per signed-in user and per IP (RFC 8628 §5.1). */
+  deviceThrottle: SignInThrottle;
+  /** Failed client authentication per client and per IP (SECURITY-CHECKLIST 25). */
+  clientAuthThrottle: ClientAuthThrottle;
+  /** Per-client limits on successful requests, for clients that have one (http/client_rate_limit.ts). */
+  clientRateLimit: ClientRateLimiter;
+  /** The store every throttle counts in, shared by all nodes (http/throttle_stores.ts). */
+  throttleStore: ThrottleStore & { close(): Promise<void> };
   /** Outgoing mail, sent after the response (never awaited by a request). */
   mail: MailQueue;
 }

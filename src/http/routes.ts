@@ -1,5 +1,9 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from 'fastify';
 import { accountEndpoint } from '../endpoints/account.js';
+import { accountSecurityEndpoint } from '../endpoints/account_security.js';
+import { mfaStepEndpoint } from '../endpoints/mfa_step.js';
+import { passkeyLoginEndpoint } from '../endpoints/passkey_login.js';
+import { WEBAUTHN_SCRIPT_PATH, webauthnScriptEndpoint } from '../endpoints/webauthn_script.js';
 import { discoveryEndpoint } from '../endpoints/discovery.js';
 import { deviceEndpoint } from '../endpoints/device.js';
 import { deviceAuthorizationEndpoint } from '../endpoints/device_authorization.js';
@@ -69,7 +73,14 @@ export const ROUTES: Route[] = [
   { methods: ['POST'], path: '/login-actions/consent', handler: consentEndpoint, browser: true },
   // "Choose a new password" before a sign-in completes (users with must_change_password).
   { methods: ['POST'], path: '/login-actions/required-action', handler: requiredActionEndpoint, browser: true },
+  // The second step of a sign-in (TOTP, recovery code) and enrolment at sign-in (src/mfa/).
+  { methods: ['POST'], path: '/login-actions/mfa', handler: mfaStepEndpoint, browser: true },
+  // Passwordless sign-in with a passkey (discoverable WebAuthn credential), and the pages' passkey script.
+  { methods: ['POST'], path: '/login-actions/passkey', handler: passkeyLoginEndpoint, browser: true },
+  { methods: ['GET'], path: WEBAUTHN_SCRIPT_PATH, handler: webauthnScriptEndpoint },
   { methods: ['GET', 'POST'], path: '/account', handler: accountEndpoint, browser: true },
+  // Two-step verification on the account page: authenticator apps, recovery codes.
+  { methods: ['GET', 'POST'], path: '/account/security', handler: accountSecurityEndpoint, browser: true },
   // RFC 7591 registration and RFC 7592 management of registered clients (Keycloak's paths); off by default per tenant.
   { methods: ['POST'], path: REGISTRATION_PATH, handler: clientRegistrationEndpoint },
   { methods: ['GET', 'PUT', 'DELETE'], path: `${REGISTRATION_PATH}/:clientId`, handler: clientConfigurationEndpoint },

@@ -4,17 +4,27 @@ import { isIPv4, isIPv6 } from 'node:net';
  * Sign-in throttling: growing delays after failed sign-ins, per account and per client IP.
  *
  * With n failures counted for a key, an attempt is free while n < threshold; after that it
- * must come at least min(2^(n − threshold), maxDelay) seconds after the key's last attempt
- * (account: 5 free, then 1 s, 2 s, 4 s … capped at 5 min; IP: 20 free, same growth). A key's
- * count is forgotten once `window` seconds (15 min) pass with no attempt let through and no
- * failure, so the real user is never locked out for good: the wait is bounded, and it ends.
+ * must come at least min(2^(n − threshold), maxDelay) seconds after the key's last attempt.
+ * Three keys count every failure:
+ * - the account from one address (5 free, then 1 s, 2 s, 4 s … capped at 5 min): this is what
+ *   slows a guessing loop against one account;
+ * - the address, across accounts (20 free, same growth): one address spraying many accounts;
+ * - the account from every address (100 free, same growth): guessing spread over many
+ *   addresses. An address the account signed in from successfully (in the last 30 days) is
+ *   exempt from this one, so a distributed attack cannot keep the real user out.
+ * The real user is never locked out at will: a guessing loop from one address slows that
+ * address only, a spread one spares the addresses the user is known at, and every wait is
+ * bounded. A key's count is forgotten once `window` seconds (15 min) pass with no attempt
+ * let through and no failure.
  *
  * An attempt let through by `check` counts as pending until `fail` or `succeed` reports its
  * outcome, and a pending attempt counts like a failure. Without that, a burst of parallel
  * guesses would all pass `check` before the first `fail` landed. An attempt whose outcome is
  * never reported counts as a failure until the window passes.
+ *
+ * The counts live in a ThrottleStore: in this process, or shared by every node (the database,
+ * or Redis when REDIS_URL is set; http/throttle_stores.ts).
  */
-
 /** The account a sign-in names. */
 export interface SignInAccount {
   tenant: string;
@@ -35,7 +45,7 @@ export interface ThrottleEntry {
 }
 
 /**
- * Where the counts live: in this process now, shared by every node later (REDIS_URL).
+ * Where the counts live: in this process, or shared by every node (storage/sql/throttle.ts, http/throttle_redis.ts).
  * `update` replaces a key's entry by `change(current)` atomically: no other update of the
  * key interleaves. An entry with `expires` ≤ now counts as absent; `change` returning
  * undefined removes the key, and returning `current` itself leaves it as it is. A shared
@@ -86,29 +96,41 @@ export class MemoryThrottleStore implements ThrottleStore {
 
 export interface SignInThrottleOptions {
   store?: ThrottleStore;
-  /** Failures per account that cost nothing (default 5). */
+  /** Failures per account from one client address that cost nothing (default 5). */
   accountThreshold?: number;
   /** Failures per client address that cost nothing (default 20). */
   ipThreshold?: number;
+  /**
+   * Failures per account from all addresses that cost nothing (default 100); addresses the
+   * account signed in from are exempt. Set it to `accountThreshold` for a plain per-account
+   * count (sign-up and reset mail, where no sign-in can be locked out).
+   */
+  accountTotalThreshold?: number;
   /** Seconds without a failure after which a key's count is forgotten (default 900). */
   windowSeconds?: number;
   /** The longest wait, in seconds (default 300). */
   maxDelaySeconds?: number;
+  /** How long an address stays known for an account after a successful sign-in (default 30 days). */
+  knownAddressSeconds?: number;
 }
 
 export class SignInThrottle {
   private readonly store: ThrottleStore;
   private readonly accountThreshold: number;
   private readonly ipThreshold: number;
+  private readonly totalThreshold: number;
   private readonly window: number;
   private readonly maxDelay: number;
+  private readonly knownFor: number;
 
   constructor(options: SignInThrottleOptions = {}) {
     this.store = options.store ?? new MemoryThrottleStore();
     this.accountThreshold = options.accountThreshold ?? 5;
     this.ipThreshold = options.ipThreshold ?? 20;
+    this.totalThreshold = options.accountTotalThreshold ?? 100;
     this.window = options.windowSeconds ?? 900;
     this.maxDelay = options.maxDelaySeconds ?? 300;
+    this.knownFor = options.knownAddressSeconds ?? 30 * 86400;
   }
 
   /**
@@ -116,29 +138,50 @@ export class SignInThrottle {
    * `fail` or `succeed`. Call it before checking the password, and for unknown usernames too.
    */
   async check(account: SignInAccount, ip: string, now: number): Promise<ThrottleDecision> {
-    const accountKey = throttleAccountKey(account);
+    const pairKey = throttlePairKey(account, ip);
     const addressKey = throttleIpKey(ip);
-    let accountWait = 0;
+    const accountKey = throttleAccountKey(account);
+    let pairWait = 0;
     let ipWait = 0;
+    let totalWait = 0;
+    let known: boolean | undefined;
     // A denied attempt changes nothing: hammering a throttled key (or, from a throttled
     // address, someone else's account) neither prolongs a wait nor keeps a count alive.
     await this.store.update(addressKey, now, (e) => {
       ipWait = this.wait(e, this.ipThreshold, now);
       return e;
     });
-    await this.store.update(accountKey, now, (e) => {
-      accountWait = this.wait(e, this.accountThreshold, now);
-      return accountWait > 0 || ipWait > 0 ? e : this.reserve(e, now);
+    if (ipWait === 0) {
+      await this.store.update(accountKey, now, (e) => {
+        totalWait = this.wait(e, this.totalThreshold, now);
+        return e;
+      });
+      if (totalWait > 0 && (known = await this.isKnown(account, ip, now))) totalWait = 0;
+    }
+    await this.store.update(pairKey, now, (e) => {
+      pairWait = this.wait(e, this.accountThreshold, now);
+      return pairWait > 0 || ipWait > 0 || totalWait > 0 ? e : this.reserve(e, now);
     });
-    if (accountWait > 0 || ipWait > 0) return denied(Math.max(accountWait, ipWait));
+    if (pairWait > 0 || ipWait > 0 || totalWait > 0) return denied(Math.max(pairWait, ipWait, totalWait));
+    // Reserved one key at a time; another attempt may take the last free one in between.
     await this.store.update(addressKey, now, (e) => {
       ipWait = this.wait(e, this.ipThreshold, now);
       return ipWait > 0 ? e : this.reserve(e, now);
     });
     if (ipWait > 0) {
-      // Another attempt from the address got in between the two steps.
-      await this.store.update(accountKey, now, (e) => release(e));
+      await this.store.update(pairKey, now, (e) => release(e));
       return denied(ipWait);
+    }
+    await this.store.update(accountKey, now, (e) => {
+      // A known address is let through, yet counted, so the account-wide count stays whole. (One
+      // whose account passed its limit since the first look is refused: a rare race, and brief.)
+      totalWait = known ? 0 : this.wait(e, this.totalThreshold, now);
+      return totalWait > 0 ? e : this.reserve(e, now);
+    });
+    if (totalWait > 0) {
+      await this.store.update(pairKey, now, (e) => release(e));
+      await this.store.update(addressKey, now, (e) => release(e));
+      return denied(totalWait);
     }
     return { allowed: true };
   }
@@ -151,14 +194,31 @@ export class SignInThrottle {
       last: now,
       expires: now + this.window,
     });
+    await this.store.update(throttlePairKey(account, ip), now, record);
     await this.store.update(throttleAccountKey(account), now, record);
     await this.store.update(throttleIpKey(ip), now, record);
   }
 
-  /** Records a successful sign-in: the account starts afresh; the address keeps its failures. */
+  /**
+   * Records a successful sign-in: the account starts afresh and the address becomes known
+   * for it; the address keeps its failures against other accounts.
+   */
   async succeed(account: SignInAccount, ip: string, now: number): Promise<void> {
+    await this.store.update(throttlePairKey(account, ip), now, () => undefined);
     await this.store.update(throttleAccountKey(account), now, () => undefined);
     await this.store.update(throttleIpKey(ip), now, (e) => release(e));
+    if (this.totalThreshold > this.accountThreshold) {
+      await this.store.update(throttleKnownKey(account, ip), now, () => ({ failures: 0, pending: 0, last: now, expires: now + this.knownFor }));
+    }
+  }
+
+  private async isKnown(account: SignInAccount, ip: string, now: number): Promise<boolean> {
+    let known = false;
+    await this.store.update(throttleKnownKey(account, ip), now, (e) => {
+      known = e !== undefined;
+      return e;
+    });
+    return known;
   }
 
   /** Seconds until the key's next attempt is due (0: now). */
@@ -188,6 +248,12 @@ function release(e: ThrottleEntry | undefined): ThrottleEntry | undefined {
 export function throttleAccountKey({ tenant, username }: SignInAccount): string {
   return `a:${tenant.length}:${tenant}:${username.normalize('NFKC').trim().toLowerCase()}`;
 }
+
+/** The account as tried from one address (the key that slows a guessing loop). */
+export const throttlePairKey = (account: SignInAccount, ip: string): string => `p:${throttleAccountKey(account)}|${throttleIpKey(ip)}`;
+
+/** An address the account signed in from: exempt from the account-wide count. */
+export const throttleKnownKey = (account: SignInAccount, ip: string): string => `k:${throttleAccountKey(account)}|${throttleIpKey(ip)}`;
 
 /**
  * One key per IPv4 address, and per /64 for IPv6: a single subscriber usually holds a whole

@@ -9,6 +9,7 @@ import { InputError } from '../errors.js';
 import type { Client } from '../storage/types.js';
 import { requireTenant, type ManageDeps } from './tenants.js';
 import { checkAudience, checkLifetime, checkOrigin, checkRedirectUri, LOOPBACK_HOSTS, SCOPE_TOKEN } from './validate.js';
+import { formatRateLimit, parseRateLimit } from './rate_limit.js';
 
 export const GRANT_TYPES = [
   'authorization_code',
@@ -61,6 +62,8 @@ export interface ClientInput {
   tokenExchangeSubjectClients?: string[];
   tokenExchangeAudiences?: string[];
   assertionAudienceTokenEndpoint?: boolean;
+  /** Successful requests per window, `N/WINDOW` (`100/60`, `600/1m`, `5000/hour`); 'off' or null removes it. */
+  rateLimit?: string | null;
 }
 
 /** What client rules depend on besides the client: the server's public URL (the loopback development exception). */
@@ -165,6 +168,7 @@ function apply(base: Client, input: ClientInput, maxTtl: number, policy: ClientP
     c.consent = input.consent;
   }
   if (input.webPage !== undefined) c.webPage = input.webPage;
+  if (input.rateLimit !== undefined) c.rateLimit = parseRateLimit(input.rateLimit);
   if (input.sessionRefreshTokens !== undefined) c.sessionRefreshTokens = input.sessionRefreshTokens;
   if (input.refreshGraceSeconds !== undefined) {
     // A window long enough for a client's concurrent retries, short enough that a stolen,
@@ -325,6 +329,8 @@ export function clientView(c: Client, secret?: string): Record<string, unknown> 
     dpop_bound_access_tokens: c.dpopBoundAccessTokens,
     token_exchange: { subject_clients: c.tokenExchangeSubjectClients, audiences: c.tokenExchangeAudiences },
     client_assertion_audience_token_endpoint: c.assertionAudienceTokenEndpoint,
+    // Shown only when set: off is the default, and most clients never have one.
+    ...(c.rateLimit && { rate_limit: formatRateLimit(c.rateLimit) }),
     created_at: c.createdAt,
     updated_at: c.updatedAt,
   };

@@ -1,3 +1,4 @@
+import { OPERATOR, recordAudit } from '../audit.js';
 import { seconds } from '../clock.js';
 import { digest } from '../crypto/digest.js';
 import { identifier, secretValue } from '../crypto/random.js';
@@ -32,12 +33,15 @@ export async function createInitialToken(deps: ManageDeps, tenantId: string, opt
     id: identifier(deps.random), tenantId, expiresAt: expiresIn === undefined ? null : now + expiresIn, maxUses: maxUses ?? null, uses: 0, revoked: false, createdAt: now,
   };
   await deps.storage.dcr.createInitialToken(record, digest(token));
+  // Its id and limits only (a detail key naming a token would be dropped anyway, audit.ts).
+  await recordAudit(deps, tenantId, { type: 'dcr_token.created', actor: deps.actor ?? OPERATOR, detail: { id: record.id, expires_at: record.expiresAt, max_uses: record.maxUses } });
   return { ...initialTokenView(record), token };
 }
 
 export async function revokeInitialToken(deps: ManageDeps, tenantId: string, id: string): Promise<void> {
   await requireTenant(deps, tenantId);
   if (!(await deps.storage.dcr.revokeInitialToken(tenantId, id))) throw new InputError(`tenant ${tenantId} has no initial access token ${id}`, 'not_found');
+  await recordAudit(deps, tenantId, { type: 'dcr_token.revoked', actor: deps.actor ?? OPERATOR, detail: { id } });
 }
 
 export async function listInitialTokens(deps: ManageDeps, tenantId: string) {

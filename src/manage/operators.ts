@@ -1,3 +1,4 @@
+import { OPERATOR, recordAudit } from '../audit.js';
 import { InputError } from '../errors.js';
 import { ADMIN_TENANT, type ManageDeps } from './tenants.js';
 
@@ -17,4 +18,5 @@ export async function checkOperatorScope(deps: ManageDeps, userTenant: string, t
 export async function setOperatorScope(deps: ManageDeps, userTenant: string, userId: string, tenants: string[] | null): Promise<void> {
   await checkOperatorScope(deps, userTenant, tenants);
   await deps.storage.operators.setScope(userId, tenants);
+  await recordAudit(deps, ADMIN_TENANT, { type: 'operator.scope_changed', actor: deps.actor ?? OPERATOR, userId, detail: { tenants: tenants ?? 'all' } });
 }

@@ -1,4 +1,4 @@
-import { recordAudit } from '../audit.js';
+import { OPERATOR, recordAudit } from '../audit.js';
 import { seconds } from '../clock.js';
 import { digest } from '../crypto/digest.js';
 import { identifier, secretValue } from '../crypto/random.js';
@@ -166,6 +166,10 @@ export async function issuePersonalToken(deps: ManageDeps, input: IssueInput): P
     digest: storageKey(value), tenantId: tenant.id, grantId, clientId: client.clientId, subject: user.id,
     scope: scopes.join(' '), audience, issuedAt: now, expiresAt: now + ttl, revokedAt: null,
   });
+  await recordAudit(deps, tenant.id, {
+    type: 'token.issued', actor: deps.actor ?? OPERATOR, userId: user.id, clientId: client.clientId,
+    detail: { grant_type: 'personal', scope: scopes.join(' '), grant_id: grantId, name, expires_in: ttl },
+  });
   return { value, grantId, scopes, expiresIn: ttl };
 }
 
@@ -173,7 +177,9 @@ export async function issuePersonalToken(deps: ManageDeps, input: IssueInput): P
 export async function revokePersonalToken(deps: ManageDeps, tenantId: string, userId: string, grantId: string): Promise<boolean> {
   const now = seconds(deps.clock);
   const mine = (await deps.storage.personalTokens.listLive(tenantId, userId, now)).some((t) => t.grantId === grantId);
-  return mine && (await deps.storage.grants.revoke(grantId, now));
+  const revoked = mine && (await deps.storage.grants.revoke(grantId, now));
+  if (revoked) await recordAudit(deps, tenantId, { type: 'token.revoked', actor: deps.actor ?? OPERATOR, userId, detail: { reason: 'personal_token_revoked', grant_id: grantId } });
+  return revoked;
 }
 
 export const listPersonalTokens = (deps: ManageDeps, tenantId: string, userId: string): Promise<PersonalToken[]> =>

@@ -12,16 +12,27 @@ import { userStore } from './sql/users.js';
 import { sessionStore } from './sql/sessions.js';
 import { consentStore } from './sql/consents.js';
 import { personalTokenStore } from './sql/personal_tokens.js';
-import { auditStore } from './sql/audit.js';
+import { auditRows } from './sql/audit.js';
+import { AuditWriter } from './audit_writer.js';
 import { operatorStore } from './sql/operators.js';
 import { dcrStore } from './sql/dcr.js';
+import { mfaStore } from './sql/mfa.js';
+import { sqlThrottleStore } from './sql/throttle.js';
+
+import { createKeySealer } from '../crypto/sealed_keys.js';
+import type { Config } from '../config.js';
 
 export type { Storage } from './stores.js';
 
 /** Opens the database named by `url`, applies pending migrations, and returns the stores. */
-export async function openStorage(url: string, options: { migrate?: boolean } = {}): Promise<Storage & { backend: Backend }> {
+export async function openStorage(
+  url: string,
+  options: { migrate?: boolean; /** TESSERA_MASTER_KEY: private keys are sealed at rest (crypto/sealed_keys.ts). */ masterKey?: Config['masterKey'] } = {},
+): Promise<Storage & { backend: Backend }> {
   const db = openDatabase(url);
   const k = db.kysely;
+  const sealer = createKeySealer(options.masterKey);
+  const audit = new AuditWriter(auditRows(k));
   try {
     if (options.migrate !== false) await migrateToLatest(k);
   } catch (err) {
@@ -30,10 +41,10 @@ export async function openStorage(url: string, options: { migrate?: boolean } = 
   }
   return {
     backend: db.backend,
-    tenants: tenantStore(k),
+    tenants: tenantStore(k, sealer),
     clients: clientStore(k),
     apis: apiStore(k),
-    keys: keyStore(k),
+    keys: keyStore(k, sealer),
     grants: grantStore(k),
     artifacts: artifactStore(k),
     accessTokens: accessTokenStore(k),
@@ -44,7 +55,9 @@ export async function openStorage(url: string, options: { migrate?: boolean } = 
     personalTokens: personalTokenStore(k),
     operators: operatorStore(k),
     dcr: dcrStore(k),
-    audit: auditStore(k),
+    mfa: mfaStore(k),
+    audit,
+    throttle: sqlThrottleStore(k),
     configVersion: {
       async current() {
         const r = await k.selectFrom('meta').select('value').where('key', '=', 'config_version').executeTakeFirstOrThrow();
@@ -72,11 +85,16 @@ export async function openStorage(url: string, options: { migrate?: boolean } = 
             trx.deleteFrom('grants').where('expires_at', '<=', now).executeTakeFirst(),
             // Past its absolute expiry a session can never be used again, revoked or not.
             trx.deleteFrom('sessions').where('expires_at', '<=', now).executeTakeFirst(),
+            trx.deleteFrom('throttle_entries').where('expires', '<=', now).executeTakeFirst(),
           ]);
           return counts.reduce((n, r) => n + Number(r.numDeletedRows), 0);
         });
       },
     },
-    close: () => db.close(),
+    // Queued audit events are written before the connection goes.
+    close: async () => {
+      await audit.flush();
+      await db.close();
+    },
   };
 }

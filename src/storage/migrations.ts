@@ -374,6 +374,73 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex('tenants_hostname').unique().on('tenants').column('hostname').execute();
     },
   },
+  '0017_throttle': {
+    async up(db: Kysely<any>) {
+      // Throttle counters shared by every node (storage/sql/throttle.ts); times in seconds.
+      // `version` makes each update a compare-and-set, so concurrent updates never lose a count.
+      await db.schema
+        .createTable('throttle_entries')
+        .addColumn('key', 'text', (c) => c.primaryKey())
+        .addColumn('failures', 'integer', (c) => c.notNull())
+        .addColumn('pending', 'integer', (c) => c.notNull())
+        .addColumn('last', 'double precision', (c) => c.notNull())
+        .addColumn('expires', 'double precision', (c) => c.notNull())
+        .addColumn('version', 'integer', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('throttle_entries_expires').on('throttle_entries').column('expires').execute();
+      // A client's limit on successful requests, `MAX/WINDOW_SECONDS`; null = none (the default).
+      await db.schema.alterTable('clients').addColumn('rate_limit', 'text').execute();
+    },
+  },
+  '0016_mfa': {
+    async up(db: Kysely<any>) {
+      // Second-factor policy (mfa/policy.ts): the tenant's ('optional' | 'required') and a
+      // client's own requirement on top of it.
+      await db.schema.alterTable('tenants').addColumn('mfa', 'text', (c) => c.notNull().defaultTo('optional')).execute();
+      await db.schema.alterTable('clients').addColumn('require_mfa', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+      // A user's second factors. TOTP (RFC 6238): the shared secret and the last time step
+      // accepted, advanced by a conditional UPDATE so a code is accepted once across nodes.
+      // WebAuthn: the credential id (base64url, unique), COSE public key, signature counter.
+      await db.schema
+        .createTable('mfa_factors')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('tenant_id', 'text', (c) => c.notNull())
+        .addColumn('user_id', 'text', (c) => c.notNull().references('users.id').onDelete('cascade'))
+        .addColumn('type', 'text', (c) => c.notNull())
+        .addColumn('label', 'text', (c) => c.notNull())
+        .addColumn('secret', 'text')
+        .addColumn('last_step', 'bigint')
+        .addColumn('credential_id', 'text', (c) => c.unique())
+        .addColumn('public_key', 'text')
+        .addColumn('counter', 'bigint')
+        .addColumn('transports', 'text')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('last_used_at', 'bigint')
+        .execute();
+      await db.schema.createIndex('mfa_factors_user').on('mfa_factors').column('user_id').execute();
+      // Recovery codes as SHA-256 digests; used_at is set by a conditional UPDATE (single use across nodes).
+      await db.schema
+        .createTable('mfa_recovery_codes')
+        .addColumn('user_id', 'text', (c) => c.notNull().references('users.id').onDelete('cascade'))
+        .addColumn('tenant_id', 'text', (c) => c.notNull())
+        .addColumn('digest', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('used_at', 'bigint')
+        .addPrimaryKeyConstraint('mfa_recovery_codes_pk', ['user_id', 'digest'])
+        .execute();
+    },
+  },
+  '0019_audit': {
+    async up(db: Kysely<any>) {
+      // The audit filters (storage/sql/audit.ts) within a tenant, newest first; and retention,
+      // which deletes by time across tenants.
+      await db.schema.createIndex('audit_events_tenant_type').on('audit_events').columns(['tenant_id', 'type', 'at']).execute();
+      await db.schema.createIndex('audit_events_tenant_user').on('audit_events').columns(['tenant_id', 'user_id', 'at']).execute();
+      await db.schema.createIndex('audit_events_tenant_client').on('audit_events').columns(['tenant_id', 'client_id', 'at']).execute();
+      await db.schema.createIndex('audit_events_tenant_actor').on('audit_events').columns(['tenant_id', 'actor', 'at']).execute();
+      await db.schema.createIndex('audit_events_at').on('audit_events').column('at').execute();
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -21,6 +21,8 @@ export interface Database {
     not_before: number;
     /** JSON DcrPolicy; null = dynamic client registration off. */
     dcr: string | null;
+    /** Second-factor policy: 'optional' | 'required' (mfa/policy.ts). */
+    mfa?: string;
     created_at: number;
     updated_at: number;
   };
@@ -46,6 +48,10 @@ export interface Database {
     jwks_uri: string | null;
     backchannel_logout_uri: string | null;
     backchannel_logout_session_required: number;
+    /** `MAX/WINDOW_SECONDS` (http/client_rate_limit.ts); null = none. */
+    rate_limit: string | null;
+    /** 1: sign-in for this client needs a second factor (mfa/policy.ts). */
+    require_mfa?: number;
     require_par: number;
     dpop_bound_access_tokens: number;
     token_exchange_subject_clients: string;
@@ -140,6 +146,29 @@ export interface Database {
     created_at: number;
     updated_at: number;
   };
+  /** Second factors (mfa/factors.ts); TOTP or WebAuthn columns are null for the other type. */
+  mfa_factors: {
+    id: string;
+    tenant_id: string;
+    user_id: string;
+    type: string;
+    label: string;
+    secret: string | null;
+    last_step: number | null;
+    credential_id: string | null;
+    public_key: string | null;
+    counter: number | null;
+    transports: string | null;
+    created_at: number;
+    last_used_at: number | null;
+  };
+  mfa_recovery_codes: {
+    user_id: string;
+    tenant_id: string;
+    digest: string;
+    created_at: number;
+    used_at: number | null;
+  };
   sessions: {
     key: string;
     id: string;
@@ -203,6 +232,15 @@ export interface Database {
     scope: string;
     created_at: number;
     expires_at: number;
+  };
+  /** Throttle counters (http/throttle.ts ThrottleEntry); `version` is the compare-and-set token. */
+  throttle_entries: {
+    key: string;
+    failures: number;
+    pending: number;
+    last: number;
+    expires: number;
+    version: number;
   };
 }
 

@@ -1,5 +1,6 @@
+import type { ThrottleStore } from '../http/throttle.js';
 import type {
-  AccessTokenRecord, AuditEvent, Api, ApiScope, Artifact, ArtifactKind, Client, Consent, Grant, InitialAccessToken, PersonalToken, Session, SigningKeyRecord, Tenant, User,
+  AccessTokenRecord, AuditEvent, Api, ApiScope, Artifact, ArtifactKind, Client, Consent, Grant, InitialAccessToken, MfaFactor, PersonalToken, Session, SigningKeyRecord, Tenant, User,
 } from './types.js';
 
 /**
@@ -52,6 +53,12 @@ export interface KeyStore {
   revoke(tenantId: string, kid: string, now: number): Promise<boolean>;
   /** Deletes keys whose last use ended before `before` (private material included). */
   remove(tenantId: string, kids: string[]): Promise<void>;
+  /**
+   * `tessera keys rewrap`: seals every unrevoked private key, of every tenant, under the current
+   * master key (plaintext rows, rows sealed under the previous key). Each row is a conditional
+   * update on the value read, so a concurrent revoke is never undone. Returns how many changed.
+   */
+  reseal(): Promise<number>;
 }
 
 export interface GrantStore {
@@ -210,19 +217,83 @@ export interface AuditQuery {
   type?: string;
   /** Only events at or after this time (seconds). */
   since?: number;
+  /** Only events before this time (seconds). */
+  until?: number;
+  /** Only events with exactly this actor, user id or client id. */
+  actor?: string;
+  userId?: string;
+  clientId?: string;
   limit: number;
   /** From a previous page's `nextCursor`. */
   cursor?: string;
 }
 
-export interface AuditStore {
-  /** Durable before it returns; a write of its own, in no caller's transaction. */
-  record(event: AuditEvent): Promise<void>;
+/** The audit table itself (storage/sql/audit.ts); callers use AuditStore, which batches writes. */
+export interface AuditRows {
+  /**
+   * One multi-row INSERT of its own, in no caller's transaction; durable before it returns.
+   * Events of a tenant that no longer exists are dropped (its deletion removes its events).
+   */
+  insert(events: AuditEvent[]): Promise<void>;
   /**
    * The tenant's events, newest first (by time, then id); `nextCursor` is set when more
    * may follow. Events recorded after a page was read never shift the next page.
    */
   list(tenantId: string, query: AuditQuery): Promise<{ events: AuditEvent[]; nextCursor?: string }>;
+  /** Deletes every tenant's events older than `before` (seconds); returns how many. */
+  deleteBefore(before: number): Promise<number>;
+}
+
+export interface AuditStore extends AuditRows {
+  /**
+   * Queues the event and returns at once (storage/audit_writer.ts): it is written with others
+   * in one INSERT within a fraction of a second, or by `flush()`, `list()` or `close()`.
+   */
+  record(event: AuditEvent): Promise<void>;
+  /** Writes everything queued so far; never rejects (a failed write is logged, retried once). */
+  flush(): Promise<void>;
+  /** Where a failed write is reported (the server's logger once the app is built). */
+  useLog(log: { error(obj: object, msg: string): void }): void;
+}
+
+/** Second factors, recovery codes and the policy that asks for them (src/mfa/). */
+export interface MfaStore {
+  /** The user's factors, oldest first. */
+  list(tenantId: string, userId: string): Promise<MfaFactor[]>;
+  /** The WebAuthn factor with this credential id in the tenant. */
+  findCredential(tenantId: string, credentialId: string): Promise<MfaFactor | undefined>;
+  /** A conflict if the id or WebAuthn credential id exists. */
+  create(factor: MfaFactor): Promise<void>;
+  /** False if absent. */
+  remove(tenantId: string, userId: string, id: string): Promise<boolean>;
+  /**
+   * Atomic conditional update (RFC 6238 §5.2, one use per code): advances the TOTP factor's last
+   * step to `step` only if it is below it. Of concurrent calls with the same step — across
+   * processes, on both backends — exactly one gets true.
+   */
+  useTotpStep(id: string, step: number, now: number): Promise<boolean>;
+  /**
+   * Atomic conditional update of a WebAuthn signature counter: true if it was below `counter`
+   * (or both are 0: authenticators without a counter), so a cloned authenticator replaying an
+   * old counter loses.
+   */
+  useWebauthnCounter(id: string, counter: number, now: number): Promise<boolean>;
+  /** Atomic: the user's recovery codes become exactly these digests (old ones, used or not, go). */
+  replaceRecoveryCodes(tenantId: string, userId: string, digests: string[], now: number): Promise<void>;
+  /** Atomic conditional update: marks an unused code used. Of concurrent uses exactly one gets true. */
+  useRecoveryCode(tenantId: string, userId: string, digest: string, now: number): Promise<boolean>;
+  /** How many unused recovery codes the user has. */
+  recoveryCodesLeft(tenantId: string, userId: string): Promise<number>;
+  /** Atomic: every factor and recovery code of the user goes; returns how many factors there were. */
+  reset(tenantId: string, userId: string): Promise<number>;
+  /** The tenant's policy; undefined if the tenant does not exist. */
+  tenantPolicy(tenantId: string): Promise<'optional' | 'required' | undefined>;
+  /** False if the tenant does not exist. Bumps the config version. */
+  setTenantPolicy(tenantId: string, policy: 'optional' | 'required'): Promise<boolean>;
+  /** Whether the client requires a second factor; undefined if it does not exist. */
+  clientRequires(tenantId: string, clientId: string): Promise<boolean | undefined>;
+  /** False if the client does not exist. Bumps the config version. */
+  setClientRequires(tenantId: string, clientId: string, required: boolean): Promise<boolean>;
 }
 
 /** A counter bumped in the same transaction as every change to tenants, clients, APIs and keys. */
@@ -251,7 +322,10 @@ export interface Storage {
   personalTokens: PersonalTokenStore;
   operators: OperatorStore;
   dcr: DcrStore;
+  mfa: MfaStore;
   audit: AuditStore;
+  /** Throttle counters shared by every node (http/throttle.ts); `update` is atomic per key, across processes. */
+  throttle: ThrottleStore;
   configVersion: ConfigVersion;
   cleanup: Cleanup;
   close(): Promise<void>;

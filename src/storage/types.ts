@@ -98,6 +98,8 @@ export interface Client {
   tokenExchangeAudiences: string[];
   /** RFC 7523: accept the token endpoint URL as a client assertion's `aud` besides the issuer (compatibility; off). */
   assertionAudienceTokenEndpoint: boolean;
+  /** Successful requests allowed per window at the client-authenticated endpoints; absent or null = no limit (the default). */
+  rateLimit?: ClientRateLimit | null;
   /** Tokens of this client issued before it are inactive, on top of the tenant's; 0 = none. */
   notBefore: number;
   createdAt: number;
@@ -163,7 +165,11 @@ export type ArtifactKind =
   /** RFC 7523 §3 item 7: a client assertion's jti, kept until the assertion expires (http/client_assertion.ts). */
   | 'client_assertion_jti'
   /** The "choose a new password" step of a sign-in whose password was right (endpoints/required_action.ts). */
-  | 'password_update';
+  | 'password_update'
+  /** The second step of a sign-in, and TOTP/passkey enrolment on the account page (src/mfa/). */
+  | 'mfa_step' | 'mfa_enrolment'
+  /** A WebAuthn challenge, single use, bound to the sign-in or session that asked for it (mfa/webauthn.ts). */
+  | 'webauthn_challenge';
 
 /** A single-use value, stored by the digest of its value. */
 export interface Artifact {
@@ -253,6 +259,13 @@ export const AUDIT_EVENT_TYPES = [
   // Admin API changes (src/admin/); tenant events are recorded in the `admin` tenant.
   'tenant.created', 'tenant.updated', 'tenant.deleted', 'api.created', 'api.updated', 'api.deleted',
   'client.secret_rotated', 'key.rotated', 'key.revoked', 'session.revoked', 'grant.revoked',
+  // Second factors (src/mfa/): enrolled or removed by the user, reset by an operator, policy changes.
+  'mfa.enrolled', 'mfa.removed', 'mfa.reset', 'mfa.recovery_codes_generated', 'mfa.policy_updated',
+  // Issue 9 (docs/audit.md maps every type to where it is recorded).
+  'operator.scope_changed', 'dcr_token.created', 'dcr_token.revoked',
+  // Security-relevant refusals: `detail.reason` says which check failed.
+  'security.client_auth_failed', 'security.authorize_refused', 'security.pkce_failed', 'security.dpop_refused',
+  'security.introspection_refused', 'security.admin_refused', 'throttle.refused',
 ] as const;
 
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
@@ -285,4 +298,32 @@ export interface PersonalToken {
   scopes: string[];
   createdAt: number;
   expiresAt: number;
+}
+
+/** A second factor of a user (mfa/factors.ts). */
+export type MfaFactor =
+  | (MfaFactorBase & { type: 'totp'; /** RFC 6238 shared secret, base32. */ secret: string; /** Last accepted time step; null = none yet. */ lastStep: number | null })
+  | (MfaFactorBase & {
+      type: 'webauthn';
+      /** base64url credential id; unique across the server. */
+      credentialId: string;
+      /** COSE public key, base64url. */
+      publicKey: string;
+      counter: number;
+      transports: string[];
+    });
+
+export interface MfaFactorBase {
+  id: string;
+  tenantId: string;
+  userId: string;
+  label: string;
+  createdAt: number;
+  lastUsedAt: number | null;
+}
+
+/** A client's request rate limit (http/client_rate_limit.ts): `max` requests per `windowSeconds`. */
+export interface ClientRateLimit {
+  max: number;
+  windowSeconds: number;
 }

@@ -4,8 +4,9 @@ import { identifier } from '../crypto/random.js';
 import { OIDC_SCOPES, type AuthorizationRequest } from '../endpoints/authorize_request.js';
 import type { TenantContext } from '../http/context.js';
 import type { Client, Session, User } from '../storage/types.js';
+import { acrOf } from '../mfa/policy.js';
 import { issueAccessToken } from './access_token.js';
-import { issueIdToken } from './id_token.js';
+import { issueIdToken, type AuthContext } from './id_token.js';
 import { newOpaqueValue, storageKey } from './opaque.js';
 import { resolveTarget, type Target } from './target.js';
 
@@ -29,6 +30,8 @@ export interface CodeData {
   sid: string;
   /** The session's absolute expiry: a session-bound refresh token ends with it. */
   sessionExpiresAt: number;
+  /** `amr` and `acr` for the ID tokens of this grant (mfa/policy.ts). */
+  authContext?: AuthContext;
 }
 
 /** The scopes and audience the request asks for; API scopes go through the token endpoint's rules. */
@@ -72,11 +75,12 @@ export async function issueAuthorization(ctx: TenantContext, client: Client, req
   });
   const types = req.responseType.split(' ');
   const out: Record<string, string> = {};
+  const authContext: AuthContext = { amr: session.amr, acr: acrOf(session.amr, req.acrValues) };
   if (types.includes('code')) {
     const code = newOpaqueValue(clock, random);
     const data: CodeData = {
       userId: user.id, redirectUri: req.redirectUri, redirectUriGiven: req.redirectUriGiven, scopes, target,
-      nonce: req.nonce, codeChallenge: req.codeChallenge, authTime: session.authTime, sid: session.id, sessionExpiresAt: session.expiresAt,
+      nonce: req.nonce, codeChallenge: req.codeChallenge, authTime: session.authTime, sid: session.id, sessionExpiresAt: session.expiresAt, authContext,
       ...(req.dpopJkt !== undefined && { dpopJkt: req.dpopJkt }),
     };
     await storage.artifacts.create({
@@ -91,7 +95,7 @@ export async function issueAuthorization(ctx: TenantContext, client: Client, req
   }
   if (types.includes('id_token')) {
     out.id_token = await issueIdToken(ctx, {
-      client, user, scopes, nonce: req.nonce, authTime: session.authTime, sid: session.id, accessToken: out.access_token, code: out.code,
+      client, user, scopes, nonce: req.nonce, authTime: session.authTime, sid: session.id, accessToken: out.access_token, code: out.code, authContext,
     });
   }
   if (types.includes('token') && scopes.length > 0) out.scope = scopes.join(' ');

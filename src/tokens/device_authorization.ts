@@ -1,3 +1,4 @@
+import type { AuthContext } from './id_token.js';
 import { seconds } from '../clock.js';
 import { digest } from '../crypto/digest.js';
 import { InputError } from '../errors.js';
@@ -24,7 +25,7 @@ const CODE_SPACE = BASE ** BigInt(USER_CODE_LENGTH);
 
 /** What the user decided on the device page; an approval keeps what the code flow's code would. */
 export type DeviceDecision =
-  | { approved: true; userId: string; authTime: number; sid: string; sessionExpiresAt: number }
+  | { approved: true; userId: string; authTime: number; sid: string; sessionExpiresAt: number; authContext?: AuthContext }
   | { approved: false; userId: string };
 
 /** The state of a device code (artifact data), changed only by `swap` (compare-and-set). */

@@ -18,6 +18,12 @@ export function halfHash(value: string, alg: string): string {
   return full.subarray(0, full.length / 2).toString('base64url');
 }
 
+/** How the user authenticated: RFC 8176 method references and the context class they reach. */
+export interface AuthContext {
+  amr: string[];
+  acr: string;
+}
+
 export interface IdTokenRequest {
   client: Client;
   user: User;
@@ -26,6 +32,8 @@ export interface IdTokenRequest {
   authTime: number;
   /** The login session (absent for a token refreshed offline, which has none). */
   sid?: string;
+  /** OIDC Core §2 `amr` and `acr` of the authentication (mfa/policy.ts); absent where unknown. */
+  authContext?: AuthContext;
   accessToken?: string;
   code?: string;
 }
@@ -44,6 +52,7 @@ export async function issueIdToken(ctx: TenantContext, req: IdTokenRequest): Pro
     auth_time: req.authTime,
     ...(req.nonce !== undefined && { nonce: req.nonce }),
     ...(req.sid !== undefined && { sid: req.sid }),
+    ...(req.authContext && { amr: req.authContext.amr, acr: req.authContext.acr }),
     ...(req.accessToken !== undefined && { at_hash: halfHash(req.accessToken, signer.alg) }),
     ...(req.code !== undefined && { c_hash: halfHash(req.code, signer.alg) }),
     ...userClaims(req.user, req.scopes),

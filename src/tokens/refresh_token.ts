@@ -4,6 +4,7 @@ import { OAuthError } from '../errors.js';
 import type { SenderBinding } from '../dpop/binding.js';
 import type { TenantContext } from '../http/context.js';
 import type { Client } from '../storage/types.js';
+import type { AuthContext } from './id_token.js';
 import { newOpaqueValue, storageKey } from './opaque.js';
 import { signerFor } from './signing_key.js';
 import type { Target } from './target.js';
@@ -16,6 +17,8 @@ export interface RefreshData {
   /** Session-bound tokens end with the session (Keycloak's behaviour); offline ones with the grant. */
   sid?: string;
   authTime: number;
+  /** `amr`/`acr` of the sign-in, for the ID tokens of later refreshes (OIDC Core §12.2). */
+  authContext?: AuthContext;
   /** RFC 9449 §5: the DPoP key a public client's token is bound to; a refresh must prove it. */
   jkt?: string;
 }
@@ -46,7 +49,7 @@ export async function issueRefreshToken(ctx: TenantContext & { sender?: SenderBi
   // RFC 9449 §5: a public client's refresh token is bound to the key of the request's proof;
   // a confidential client's is already sender-constrained by its authentication.
   const jkt = ctx.sender && req.client.tokenEndpointAuthMethod === 'none' ? ctx.sender.jkt : undefined;
-  const data: RefreshData = { userId: req.userId, scopes: req.scopes, target: req.target, sid: req.sid, authTime: req.authTime, ...(jkt !== undefined && { jkt }) };
+  const data: RefreshData = { userId: req.userId, scopes: req.scopes, target: req.target, sid: req.sid, authTime: req.authTime, ...(req.authContext && { authContext: req.authContext }), ...(jkt !== undefined && { jkt }) };
   await storage.artifacts.create({
     digest: storageKey(jti), tenantId: ctx.tenant.id, kind: 'refresh_token', grantId: req.grantId, clientId: req.client.clientId,
     data: data as unknown as Record<string, unknown>, createdAt: iat, expiresAt: req.expiresAt, usedAt: null,

@@ -35,7 +35,7 @@ const scopeList = (scopes: string[]) => (scopes.length ? html`${scopes.map((s, i
 /** The account page: connected apps with Revoke, personal tokens (create, list, revoke). Every form carries the CSRF token. */
 export function accountBody(v: AccountView): Html {
   return html`<h1>Your account</h1>
-<p class="muted">Signed in to ${v.tenantName} as <strong>${v.username}</strong> · <a href="${v.signOutUrl}">Sign out</a></p>
+<p class="muted">Signed in to ${v.tenantName} as <strong>${v.username}</strong> · <a href="${v.action}/security">Two-step verification</a> · <a href="${v.signOutUrl}">Sign out</a></p>
 ${v.error ? html`<p class="error" role="alert">${v.error}</p>` : ''}${v.notice ? html`<p class="warn" role="status">${v.notice}</p>` : ''}
 ${v.created ? created(v.created) : ''}
 <h2>Connected apps</h2>

@@ -15,7 +15,7 @@ const hidden = (f: FormContext) =>
 export function loginBody(opts: {
   form: FormContext; clientName: string; tenantName: string; username?: string; error?: string;
   /** "Forgot password?" and, when the tenant allows sign-up, "Create an account". */
-  links: { resetUrl: string; signUpUrl?: string };
+  links: { resetUrl: string; signUpUrl?: string; passkeyUrl?: string };
 }): Html {
   return html`<h1>Sign in to ${opts.tenantName}</h1>
 <p class="muted">to continue to <strong>${opts.clientName}</strong></p>
@@ -28,6 +28,7 @@ ${hidden(opts.form)}
 <input type="password" id="password" name="password" autocomplete="current-password" required>
 <button type="submit">Sign in</button>
 </form>
+${opts.links.passkeyUrl ? html`<form method="post" action="${opts.links.passkeyUrl}">${hidden(opts.form)}<button type="submit" class="secondary">Sign in with a passkey</button></form>` : ''}
 <p class="muted"><a href="${opts.links.resetUrl}">Forgot password?</a>${opts.links.signUpUrl ? html` · New here? <a href="${opts.links.signUpUrl}">Create an account</a>` : ''}</p>`;
 }
 

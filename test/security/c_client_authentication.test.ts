@@ -210,7 +210,7 @@ describe.each(BACKENDS)('SECURITY-CHECKLIST C: client authentication with privat
     expect(host.hits.get('/rotating.json')).toBe(4);
   });
 
-  it('fetches a jwks_uri only under the outbound rules (checklist 57): public addresses, no redirects, a short timeout, a size limit, and a failure is kept for 5 s', async () => {
+  it('57. a jwks_uri is fetched only under the outbound rules: public addresses, no redirects, a short timeout, a size limit, and a failure is kept for 5 s', async () => {
     const failed = (reason: string) => refused(`the client's jwks_uri could not be fetched: ${reason}`);
     const resolveTo = (address: string): Resolver => async () => [{ address, family: address.includes(':') ? 6 : 4 }];
 

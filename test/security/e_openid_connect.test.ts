@@ -70,7 +70,7 @@ describe.each(BACKENDS)('SECURITY-CHECKLIST E: OpenID Connect on %s', (backend) 
       const { header, payload } = await idTokenClaims(idToken);
       expect(header).toEqual({ alg: 'RS256', kid: expect.any(String), typ: 'JWT' });
       expect(payload).toEqual({
-        iss: ISSUER, aud: rp.id, azp: rp.id, sub: userId, iat: now(), exp: now() + 3600, auth_time: signInAt, nonce, sid: expect.any(String),
+        iss: ISSUER, aud: rp.id, azp: rp.id, sub: userId, iat: now(), exp: now() + 3600, auth_time: signInAt, amr: ['pwd'], acr: '1', nonce, sid: expect.any(String),
         at_hash: halfSha256(accessToken), preferred_username: 'alice', name: 'Alice', email: 'alice@example.test', email_verified: false, updated_at: expect.any(Number),
       });
     });
@@ -83,7 +83,7 @@ describe.each(BACKENDS)('SECURITY-CHECKLIST E: OpenID Connect on %s', (backend) 
       expect(token.statusCode).toBe(200);
       const { payload } = await idTokenClaims(token.json().id_token);
       expect(payload).toEqual({
-        iss: ISSUER, aud: rp.id, azp: rp.id, sub: userId, iat: now(), exp: now() + 3600, auth_time: expect.any(Number), sid: expect.any(String),
+        iss: ISSUER, aud: rp.id, azp: rp.id, sub: userId, iat: now(), exp: now() + 3600, auth_time: expect.any(Number), amr: ['pwd'], acr: '1', sid: expect.any(String),
         at_hash: halfSha256(token.json().access_token),
       });
       expect(payload.nonce).toBeUndefined();

@@ -72,6 +72,8 @@ export interface StartServerOptions {
   env?: Record<string, string>;
   /** How long to wait for discovery to answer (default 20 s). */
   startTimeoutMs?: number;
+  /** Whether the server answers yet (default: discovery answers 200 over plain http at the listen address); direct TLS needs its own. */
+  ready?: (port: number) => Promise<boolean>;
 }
 
 export interface TesseraServer {
@@ -149,6 +151,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Tes
   try {
     const up = await within(timeout, async () => {
       if (child.exitCode !== null) throw new Error(`the server exited with ${child.exitCode}: ${output}`);
+      if (options.ready) return (await options.ready(port)) || undefined;
       const r = await fetch(discovery).catch(() => undefined);
       return r?.status === 200 ? true : undefined;
     });

@@ -60,7 +60,9 @@ export function registerConsole(app: FastifyInstance, services: Services): void 
   app.get('/admin/', sendIndex);
   app.get('/admin/callback', sendIndex);
   app.get<{ Params: { name: string } }>('/admin/assets/:name', async (req, reply) => {
-    const type = ASSETS[req.params.name];
+    // Own keys only: `__proto__` or `constructor` would otherwise find Object.prototype's and
+    // send a read of a file that does not exist into a 500 (found by the fuzzer).
+    const type = Object.hasOwn(ASSETS, req.params.name) ? ASSETS[req.params.name] : undefined;
     if (!type) return secured(reply).code(404).type('text/plain; charset=utf-8').send('not found');
     return secured(reply).header('cache-control', 'no-cache').type(type).send(read(req.params.name));
   });

@@ -1,5 +1,6 @@
 import { apiView, createApiWithSecret, deleteApi, requireApi, updateApi, type ApiInput } from '../../manage/apis.js';
 import { requireTenant } from '../../manage/tenants.js';
+import { auditApiChange, changedOptions } from '../../audit_changes.js';
 import { int, list, positional, required, split, str, type Values } from '../args.js';
 import { describe, table, type Command } from '../command.js';
 
@@ -41,7 +42,9 @@ export const apiCommands: Command[] = [
       const tenant = required(values, 'tenant');
       required(values, 'audience');
       const fields = input(values);
-      const { api, secret } = await createApiWithSecret(await env.deps(), tenant, fields, env.config().tokens.maxAccessTokenTtl);
+      const deps = await env.deps();
+      const { api, secret } = await createApiWithSecret(deps, tenant, fields, env.config().tokens.maxAccessTokenTtl);
+      await auditApiChange(deps, tenant, 'api.created', api);
       // The API's resource-server credentials for introspection, shown once (like a client secret).
       const v = { client_id: api.id, client_secret: secret, ...apiView(api) };
       return { json: v, text: textOf(v) };
@@ -83,7 +86,10 @@ export const apiCommands: Command[] = [
       const tenant = required(values, 'tenant');
       const id = positional(positionals, 0, 'API id or audience');
       const fields = input(values);
-      const api = await updateApi(await env.deps(), tenant, id, fields, env.config().tokens.maxAccessTokenTtl);
+      const deps = await env.deps();
+      const api = await updateApi(deps, tenant, id, fields, env.config().tokens.maxAccessTokenTtl);
+      // `--scope` and `--scopes` both replace the scope list: one field, as in the admin API.
+      await auditApiChange(deps, tenant, 'api.updated', api, { fields: changedOptions(values, (n) => (n === 'scope' ? 'scopes' : n)) });
       const v = apiView(api);
       return { json: v, text: textOf(v) };
     },
@@ -95,7 +101,9 @@ export const apiCommands: Command[] = [
     positional: 'API id',
     async run({ values, positionals, env }) {
       const tenant = required(values, 'tenant');
-      const api = await deleteApi(await env.deps(), tenant, positional(positionals, 0, 'API id or audience'));
+      const deps = await env.deps();
+      const api = await deleteApi(deps, tenant, positional(positionals, 0, 'API id or audience'));
+      await auditApiChange(deps, tenant, 'api.deleted', api);
       return { json: { deleted: { id: api.id, audience: api.audience } }, text: `deleted API ${api.id} (${api.audience})` };
     },
   },

@@ -1,8 +1,9 @@
 import { InputError } from '../../errors.js';
 import { revokeBefore } from '../../manage/not_before.js';
-import { requireTenant } from '../../manage/tenants.js';
+import { requireTenant, type ManageDeps } from '../../manage/tenants.js';
+import { findUserByLogin } from '../../manage/users.js';
 import { AUDIT_EVENT_TYPES, type AuditEvent } from '../../storage/types.js';
-import { int, required, str } from '../args.js';
+import { int, required, str, type Values } from '../args.js';
 import { table, type Command } from '../command.js';
 
 const MAX_LIMIT = 1000;
@@ -20,6 +21,22 @@ function eventType(value: string | undefined): string | undefined {
   return value;
 }
 
+/** Whole seconds since the epoch, or an ISO 8601 date/time (`2026-01-31`, `2026-01-31T12:00:00Z`). */
+function instant(values: Values, name: 'since' | 'until'): number | undefined {
+  const value = str(values, name);
+  if (value === undefined) return undefined;
+  if (/^\d{1,12}$/.test(value)) return Number(value);
+  const ms = /^\d{4}-\d\d-\d\d([T ][\d:.]+(Z|[+-]\d\d:?\d\d)?)?$/.test(value) ? Date.parse(value) : NaN;
+  if (Number.isNaN(ms)) throw new InputError(`--${name} must be seconds since the epoch or an ISO 8601 time such as 2026-01-31T12:00:00Z, not ${JSON.stringify(value)}`);
+  return Math.floor(ms / 1000);
+}
+
+/** A user's id, or the id of the user with that username; an unknown one is taken as an id (its events outlive it). */
+async function userId(deps: ManageDeps, tenant: string, value: string | undefined): Promise<string | undefined> {
+  if (value === undefined) return undefined;
+  return (await findUserByLogin(deps.storage, tenant, value))?.id ?? value;
+}
+
 /** `now`, or whole seconds since the epoch. */
 function time(value: string | undefined): number | 'now' {
   if (value === undefined || value === 'now') return 'now';
@@ -30,17 +47,27 @@ function time(value: string | undefined): number | 'now' {
 export const auditCommands: Command[] = [
   {
     name: 'audit list',
-    usage: 'audit list --tenant T [--type TYPE|FAMILY] [--since EPOCH] [--limit N] [--cursor C]',
-    options: { tenant: { type: 'string' }, type: { type: 'string' }, since: { type: 'string' }, limit: { type: 'string' }, cursor: { type: 'string' } },
+    usage: 'audit list --tenant T [--type TYPE|FAMILY] [--actor A] [--user ID|USERNAME] [--client CLIENT_ID] [--since EPOCH|ISO] [--until EPOCH|ISO] [--limit N] [--cursor C] [--json]',
+    options: {
+      tenant: { type: 'string' }, type: { type: 'string' }, actor: { type: 'string' }, user: { type: 'string' }, client: { type: 'string' },
+      since: { type: 'string' }, until: { type: 'string' }, limit: { type: 'string' }, cursor: { type: 'string' },
+    },
     async run({ values, env }) {
       const deps = await env.deps();
       const tenant = (await requireTenant(deps, required(values, 'tenant'))).id;
       const limit = int(values, 'limit') ?? 50;
       if (limit < 1 || limit > MAX_LIMIT) throw new InputError(`--limit must be from 1 to ${MAX_LIMIT}`);
-      const page = await deps.storage.audit.list(tenant, { type: eventType(str(values, 'type')), since: int(values, 'since'), limit, cursor: str(values, 'cursor') });
+      // Reading flushes this process's queued events first (storage/audit_writer.ts).
+      const page = await deps.storage.audit.list(tenant, {
+        type: eventType(str(values, 'type')), since: instant(values, 'since'), until: instant(values, 'until'),
+        actor: str(values, 'actor'), userId: await userId(deps, tenant, str(values, 'user')), clientId: str(values, 'client'),
+        limit, cursor: str(values, 'cursor'),
+      });
       const events = page.events.map(view);
       const rows = events.map((e) => ({ ...e, at: new Date(e.at * 1000).toISOString(), detail: JSON.stringify(e.detail) }));
-      const more = page.nextCursor ? `\n\nmore: tessera audit list --tenant ${tenant} --cursor ${page.nextCursor}` : '';
+      // The cursor is a position in the filtered list: the same filters go with it.
+      const filters = ['type', 'actor', 'user', 'client', 'since', 'until', 'limit'].flatMap((f) => (str(values, f) === undefined ? [] : [`--${f} ${JSON.stringify(str(values, f))}`]));
+      const more = page.nextCursor ? `\n\nmore: tessera audit list --tenant ${tenant} ${[...filters, `--cursor ${page.nextCursor}`].join(' ')}` : '';
       return {
         json: { events, ...(page.nextCursor && { next_cursor: page.nextCursor }) },
         text: table(rows, ['at', 'type', 'actor', 'client_id', 'user_id', 'ip', 'detail']) + more,

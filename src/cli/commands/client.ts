@@ -36,6 +36,7 @@ const CLIENT_OPTIONS: Options = {
   'token-exchange-audience': { type: 'string', multiple: true },
   'assertion-aud-token-endpoint': { type: 'boolean' },
   'no-assertion-aud-token-endpoint': { type: 'boolean' },
+  'rate-limit': { type: 'string' },
 };
 
 function readJwks(path: string | undefined): object | undefined {
@@ -74,10 +75,11 @@ function input(v: Values): ClientInput {
     tokenExchangeSubjectClients: list(v, 'token-exchange-subject-client'),
     tokenExchangeAudiences: list(v, 'token-exchange-audience'),
     assertionAudienceTokenEndpoint: toggle(v, 'assertion-aud-token-endpoint'),
+    rateLimit: str(v, 'rate-limit'),
   };
 }
 
-const FLAGS = '[--redirect-uri U]... [--grant-types a,b] [--scopes "s1 s2"] [--access-token-format jwt|opaque] [--access-token-ttl S] [--post-logout-redirect-uri U]... [--cors-origin O]... [--token-endpoint-auth-method M] [--jwks-uri U | --jwks FILE] [--consent required|skip] [--web-page | --no-web-page] [--session-refresh-tokens | --no-session-refresh-tokens] [--id-token-alg RS256|ES256|EdDSA] [--refresh-grace-seconds S] [--backchannel-logout-uri U] [--backchannel-logout-session-required | --no-backchannel-logout-session-required] [--require-par | --no-require-par] [--dpop-bound | --no-dpop-bound] [--token-exchange-subject-client C]... [--token-exchange-audience A]... [--assertion-aud-token-endpoint | --no-assertion-aud-token-endpoint]';
+const FLAGS = '[--redirect-uri U]... [--grant-types a,b] [--scopes "s1 s2"] [--access-token-format jwt|opaque] [--access-token-ttl S] [--post-logout-redirect-uri U]... [--cors-origin O]... [--token-endpoint-auth-method M] [--jwks-uri U | --jwks FILE] [--consent required|skip] [--web-page | --no-web-page] [--session-refresh-tokens | --no-session-refresh-tokens] [--id-token-alg RS256|ES256|EdDSA] [--refresh-grace-seconds S] [--backchannel-logout-uri U] [--backchannel-logout-session-required | --no-backchannel-logout-session-required] [--require-par | --no-require-par] [--dpop-bound | --no-dpop-bound] [--token-exchange-subject-client C]... [--token-exchange-audience A]... [--assertion-aud-token-endpoint | --no-assertion-aud-token-endpoint] [--rate-limit N/WINDOW | --rate-limit off]';
 
 export const clientCommands: Command[] = [
   {

@@ -1,5 +1,6 @@
 import { InputError } from '../../errors.js';
 import { listKeys, revokeKey, rotateKeys, type KeyPolicy } from '../../manage/keys.js';
+import { auditKeyRevoked, auditKeysRotated } from '../../audit_changes.js';
 import type { Config } from '../../config.js';
 import type { KeyPurpose } from '../../storage/types.js';
 import { flag, positional, required, str } from '../args.js';
@@ -29,9 +30,12 @@ export const keyCommands: Command[] = [
     options: { tenant: { type: 'string' }, now: { type: 'boolean' }, purpose: { type: 'string' }, alg: { type: 'string' } },
     async run({ values, env }) {
       const immediately = flag(values, 'now') === true;
-      const keys = await rotateKeys(await env.deps(), required(values, 'tenant'), policy(env.config()), {
+      const deps = await env.deps();
+      const tenant = required(values, 'tenant');
+      const keys = await rotateKeys(deps, tenant, policy(env.config()), {
         immediately, purpose: purpose(str(values, 'purpose')), alg: str(values, 'alg'),
       });
+      await auditKeysRotated(deps, tenant, keys.map((k) => k.kid), immediately);
       const when = immediately ? 'signing now' : `published now, signing after ${env.config().keys.jwksCacheSeconds} s (the JWKS cache lifetime)`;
       return { json: { added: keys }, text: `${table(keys as never, COLUMNS)}\n\nnew keys are ${when}` };
     },
@@ -42,9 +46,23 @@ export const keyCommands: Command[] = [
     options: { tenant: { type: 'string' } },
     positional: 'KID',
     async run({ values, positionals, env }) {
-      const r = await revokeKey(await env.deps(), required(values, 'tenant'), positional(positionals, 0, 'KID'), policy(env.config()));
+      const deps = await env.deps();
+      const tenant = required(values, 'tenant');
+      const r = await revokeKey(deps, tenant, positional(positionals, 0, 'KID'), policy(env.config()));
+      await auditKeyRevoked(deps, tenant, r.revoked, r.replacement?.kid);
       const text = `revoked ${r.revoked}: removed from the JWKS and no longer signing` + (r.replacement ? `\nreplacement ${r.replacement.kid} (${r.replacement.alg}) is signing now` : '');
       return { json: r, text };
+    },
+  },
+  {
+    // docs/deployment.md "Encrypting keys at rest": seals plaintext rows, and rows sealed under TESSERA_MASTER_KEY_PREVIOUS, under TESSERA_MASTER_KEY.
+    name: 'keys rewrap',
+    usage: 'keys rewrap',
+    options: {},
+    async run({ env }) {
+      if (!env.config().masterKey) throw new InputError('keys rewrap needs TESSERA_MASTER_KEY (and TESSERA_MASTER_KEY_PREVIOUS while rotating)');
+      const rewrapped = await (await env.deps()).storage.keys.reseal();
+      return { json: { rewrapped }, text: `sealed ${rewrapped} private key${rewrapped === 1 ? '' : 's'} under the current master key` };
     },
   },
 ];

@@ -4,7 +4,7 @@ import type { Command } from '../command.js';
 export const serverCommands: Command[] = [
   {
     name: 'start',
-    usage: 'start [--port P] [--host H] [--public-url URL] [--database-url URL] [--log-level L] [--trusted-proxies CIDRS] [--redis-url URL] [--smtp-url URL] [--mail-from ADDRESS] [--outbox-dir DIR]',
+    usage: 'start [--port P] [--host H] [--public-url URL] [--database-url URL] [--log-level L] [--trusted-proxies CIDRS] [--redis-url URL] [--redis-key-prefix P] [--client-auth-failures-per-client N] [--client-auth-failures-per-ip N] [--client-auth-failure-window S] [--smtp-url URL] [--mail-from ADDRESS] [--outbox-dir DIR] [--audit-retention-days DAYS] [--tls-cert FILE --tls-key FILE]',
     // Flags are read by main.ts into the configuration (the same keys as the environment).
     options: {},
     async run({ env }) {

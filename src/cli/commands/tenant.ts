@@ -3,6 +3,7 @@ import { tenantView as view } from '../../manage/tenant_view.js';
 import { int, onOff, positional, str } from '../args.js';
 import { describe, table, type Command } from '../command.js';
 import { dcrPatch } from './dcr.js';
+import { auditTenantChange, changedOptions } from '../../audit_changes.js';
 
 export const tenantCommands: Command[] = [
   {
@@ -10,11 +11,13 @@ export const tenantCommands: Command[] = [
     usage: 'tenant create ID [--display-name N] [--default-audience URI]',
     options: { 'display-name': { type: 'string' }, 'default-audience': { type: 'string' } },
     async run({ values, positionals, env }) {
-      const t = await createTenant(await env.deps(), {
+      const deps = await env.deps();
+      const t = await createTenant(deps, {
         id: positional(positionals, 0, 'tenant ID'),
         displayName: str(values, 'display-name'),
         defaultAudience: str(values, 'default-audience'),
       });
+      await auditTenantChange(deps, 'tenant.created', t.id);
       const v = view(t, env.config().publicUrl);
       return { json: v, text: describe(v) };
     },
@@ -47,7 +50,8 @@ export const tenantCommands: Command[] = [
       dcr: { type: 'string' }, 'dcr-open': { type: 'string' }, 'dcr-allowed-grant-types': { type: 'string' }, 'dcr-allow': { type: 'string' }, 'dcr-scopes': { type: 'string' },
     },
     async run({ values, positionals, env }) {
-      const t = await updateTenant(await env.deps(), positional(positionals, 0, 'tenant ID'), {
+      const deps = await env.deps();
+      const t = await updateTenant(deps, positional(positionals, 0, 'tenant ID'), {
         displayName: str(values, 'display-name'),
         defaultAudience: str(values, 'default-audience'),
         sessionIdleSeconds: int(values, 'session-idle'),
@@ -59,6 +63,7 @@ export const tenantCommands: Command[] = [
         hostname: str(values, 'hostname'),
         dcr: dcrPatch(values),
       });
+      await auditTenantChange(deps, 'tenant.updated', t.id, { fields: changedOptions(values, (n) => (n.startsWith('dcr') ? 'dcr' : n)) });
       const v = view(t, env.config().publicUrl);
       return { json: v, text: describe(v) };
     },
@@ -69,7 +74,9 @@ export const tenantCommands: Command[] = [
     options: {},
     async run({ positionals, env }) {
       const id = positional(positionals, 0, 'tenant ID');
-      await deleteTenant(await env.deps(), id);
+      const deps = await env.deps();
+      await deleteTenant(deps, id);
+      await auditTenantChange(deps, 'tenant.deleted', id);
       return { json: { deleted: { id } }, text: `deleted tenant ${id} and everything in it` };
     },
   },

@@ -6,6 +6,12 @@ import { bumpConfigVersion, json, parse, uniquely } from './common.js';
 
 type Row = Database['clients'];
 
+/** `MAX/WINDOW_SECONDS`, as written by toRow; absent from the Client when null. */
+function parseRateLimitColumn(value: string): Client['rateLimit'] {
+  const [max, windowSeconds] = value.split('/').map(Number);
+  return { max, windowSeconds };
+}
+
 const toClient = (r: Row): Client => ({
   tenantId: r.tenant_id,
   clientId: r.id,
@@ -33,6 +39,7 @@ const toClient = (r: Row): Client => ({
   tokenExchangeSubjectClients: parse(r.token_exchange_subject_clients),
   tokenExchangeAudiences: parse(r.token_exchange_audiences),
   assertionAudienceTokenEndpoint: Number(r.assertion_aud_token_endpoint) === 1,
+  ...(r.rate_limit && { rateLimit: parseRateLimitColumn(r.rate_limit) }),
   notBefore: Number(r.not_before),
   createdAt: r.created_at,
   updatedAt: r.updated_at,
@@ -65,6 +72,7 @@ const toRow = (c: Client): Row => ({
   token_exchange_subject_clients: json(c.tokenExchangeSubjectClients),
   token_exchange_audiences: json(c.tokenExchangeAudiences),
   assertion_aud_token_endpoint: c.assertionAudienceTokenEndpoint ? 1 : 0,
+  rate_limit: c.rateLimit ? `${c.rateLimit.max}/${c.rateLimit.windowSeconds}` : null,
   not_before: c.notBefore,
   created_at: c.createdAt,
   updated_at: c.updatedAt,

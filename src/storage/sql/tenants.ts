@@ -4,6 +4,7 @@ import type { TenantStore } from '../stores.js';
 import type { Tenant } from '../types.js';
 import { bumpConfigVersion, uniquely } from './common.js';
 import { insertKey } from './keys.js';
+import type { KeySealer } from '../../crypto/sealed_keys.js';
 
 const toTenant = (r: Database['tenants']): Tenant => ({
   id: r.id,
@@ -22,7 +23,7 @@ const toTenant = (r: Database['tenants']): Tenant => ({
   updatedAt: r.updated_at,
 });
 
-export function tenantStore(db: Kysely<Database>): TenantStore {
+export function tenantStore(db: Kysely<Database>, sealer?: KeySealer): TenantStore {
   return {
     async get(id) {
       const r = await db.selectFrom('tenants').selectAll().where('id', '=', id).executeTakeFirst();
@@ -42,7 +43,7 @@ export function tenantStore(db: Kysely<Database>): TenantStore {
               registration: t.registration ? 1 : 0, require_verified_email: t.requireVerifiedEmail ? 1 : 0, email_from: t.emailFrom, hostname: t.hostname, dcr: t.dcr && JSON.stringify(t.dcr), created_at: t.createdAt, updated_at: t.updatedAt,
             })
             .execute();
-          for (const k of keys) await insertKey(trx, k);
+          for (const k of keys) await insertKey(trx, k, sealer);
           await bumpConfigVersion(trx);
         }),
       ),
