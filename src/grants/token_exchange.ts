@@ -93,6 +93,8 @@ export const tokenExchange: GrantHandler = {
       // RFC 8693 §2.1 allows audience and resource together; both name APIs here.
       resources: [...ctx.params.all('audience'), ...ctx.params.all('resource')],
       defaultScopes: wanted.filter((s) => !OIDC_SCOPES.has(s)),
+      // The exchange policy (assertAudiencesAllowed) decides which APIs this client may name.
+      audiencesPolicyChecked: true,
     });
     await assertAudiencesAllowed(ctx, client, target.audience);
     const scopes = [...wanted.filter((s) => OIDC_SCOPES.has(s)), ...target.scopes];

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import { auditThrottled } from '../audit_refusals.js';
 import { seconds } from '../clock.js';
@@ -95,7 +96,9 @@ export class ClientAuthThrottle {
   }
 }
 
-const clientKey = (tenant: string, clientId: string) => `c:${tenant.length}:${tenant}:${clientId}`;
+/** The claimed id is unverified input of any length: a long one is keyed by its digest, so keys stay small. */
+const clientKey = (tenant: string, clientId: string) =>
+  `c:${tenant.length}:${tenant}:${clientId.length > 200 ? `#${createHash('sha256').update(clientId).digest('base64url')}` : clientId}`;
 
 /** RFC 6585 §4: 429 with Retry-After in whole seconds. The wait is no secret: an attacker can measure it anyway. */
 function tooMany(wait: number): OAuthError {

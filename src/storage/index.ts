@@ -55,7 +55,7 @@ export async function openStorage(
     personalTokens: personalTokenStore(k),
     operators: operatorStore(k),
     dcr: dcrStore(k),
-    mfa: mfaStore(k),
+    mfa: mfaStore(k, sealer),
     audit,
     throttle: sqlThrottleStore(k),
     configVersion: {

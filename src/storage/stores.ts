@@ -267,6 +267,11 @@ export interface MfaStore {
   /** False if absent. */
   remove(tenantId: string, userId: string, id: string): Promise<boolean>;
   /**
+   * `tessera keys rewrap`: seals every TOTP secret under the current master key; returns how
+   * many rows changed. Each row is a conditional update, so a concurrent change is never undone.
+   */
+  resealSecrets(): Promise<number>;
+  /**
    * Atomic conditional update (RFC 6238 §5.2, one use per code): advances the TOTP factor's last
    * step to `step` only if it is below it. Of concurrent calls with the same step — across
    * processes, on both backends — exactly one gets true.

@@ -11,6 +11,8 @@ export interface TargetRequest {
   resources: string[];
   /** What to grant when the request names no scope. */
   defaultScopes: string[];
+  /** Set by grants whose own policy already decided which audiences the client may name (token exchange). */
+  audiencesPolicyChecked?: boolean;
 }
 
 export interface Target {
@@ -43,6 +45,13 @@ export async function resolveTarget(ctx: TenantContext, client: Client, req: Tar
   });
 
   const allowed = new Set(client.scopes);
+  // RFC 8707 §2: an API the client holds none of the scopes of is one the server is unwilling
+  // to issue a token for; without this, `resource` alone would buy a scope-less token that an
+  // API checking only `aud` accepts. An API that defines no scopes is open to any client.
+  if (!req.audiencesPolicyChecked) {
+    const refused = apis.find((api) => api.scopes.length > 0 && !api.scopes.some((s) => allowed.has(s.name)));
+    if (refused) throw new OAuthError('invalid_target', `the client may not obtain tokens for ${JSON.stringify(refused.audience)}`);
+  }
   let scopes: string[];
   if (req.requested) {
     for (const s of req.requested) {

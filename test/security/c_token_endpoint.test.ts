@@ -274,6 +274,13 @@ describe.each(BACKENDS)('SECURITY-CHECKLIST C: the token endpoint on %s', (backe
       expect(oauth(await tokenRequest(w.t.app, web, { grant_type: 'client_credentials', scope: 'read:avatars' }, TOKEN))).toEqual({ status: 200, body: expect.objectContaining({ scope: 'read:avatars' }) });
     });
 
+    it('28. naming an API the client holds no scope of (resource or audience, no scope) is invalid_target, not a scope-less token for it', async () => {
+      const refused = oauthError('invalid_target', `the client may not obtain tokens for ${JSON.stringify(STATS)}`);
+      expect(oauth(await tokenRequest(w.t.app, web, { grant_type: 'client_credentials', resource: STATS }, TOKEN))).toEqual(refused);
+      expect(oauth(await tokenRequest(w.t.app, web, { grant_type: 'client_credentials', audience: STATS }, TOKEN))).toEqual(refused);
+      expect(oauth(await tokenRequest(w.t.app, web, { grant_type: 'password', username: 'alice', password: PASSWORD, resource: STATS }, TOKEN))).toEqual(refused);
+    });
+
     it('28. password grant: only scopes the client may request', async () => {
       expect(oauth(await tokenRequest(w.t.app, web, { grant_type: 'password', username: 'alice', password: PASSWORD, scope: 'read:avatars write:avatars' }, TOKEN))).toEqual(mayNot('write:avatars'));
     });

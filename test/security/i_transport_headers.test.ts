@@ -522,6 +522,15 @@ describe.each(BACKENDS)('private keys sealed at rest under TESSERA_MASTER_KEY, o
       await db.close();
     }
   };
+  const TOTP_SECRET = 'JBSWY3DPEHPK3PXP';
+  const rawTotpSecrets = async (url: string) => {
+    const db = openDatabase(url);
+    try {
+      return (await db.kysely.selectFrom('mfa_factors').select('secret').execute()).map((r) => r.secret);
+    } finally {
+      await db.close();
+    }
+  };
   const startWith = (url: string, env: Record<string, string>) => runTessera({ PATH: process.env.PATH, DATABASE_URL: url, PORT: '0', ...env }, ['start']);
   const cli = (url: string, env: Record<string, string>, ...args: string[]) => runTessera({ PATH: process.env.PATH, DATABASE_URL: url, ...env }, args);
   const ONLY_SEALED = { sealed: true, plaintextMaterial: false };
@@ -594,7 +603,11 @@ describe.each(BACKENDS)('private keys sealed at rest under TESSERA_MASTER_KEY, o
     try {
       const plain = await openStorage(db.url);
       await ensureDefaultTenant({ storage: plain, clock, random });
+      // A TOTP secret is sealed with the same master key, and rotates with it.
+      const bob = await createUser({ storage: plain, clock, random }, 'default', { username: 'bob', password: PASSWORD });
+      await plain.mfa.create({ id: 'totp-1', tenantId: 'default', userId: bob.id, type: 'totp', label: 'Phone', secret: TOTP_SECRET, lastStep: null, createdAt: 0, lastUsedAt: null });
       await plain.close();
+      expect(await rawTotpSecrets(db.url)).toEqual([TOTP_SECRET]);
       const before = await rawKeys(db.url);
       expect(sealedView(before)).toEqual(before.map(() => ({ sealed: false, plaintextMaterial: true })));
 
@@ -606,17 +619,19 @@ describe.each(BACKENDS)('private keys sealed at rest under TESSERA_MASTER_KEY, o
       expect(await cli(db.url, {}, 'keys', 'rewrap')).toEqual({ code: 1, stdout: '', stderr: 'tessera keys rewrap: keys rewrap needs TESSERA_MASTER_KEY (and TESSERA_MASTER_KEY_PREVIOUS while rotating)\n' });
       const sealed = await cli(db.url, { TESSERA_MASTER_KEY: K1 }, 'keys', 'rewrap', '--json');
       // The admin tenant (made by the CLI's first run) has keys of its own, sealed when written.
-      expect(sealed).toEqual({ code: 0, stdout: `{"rewrapped":${before.length}}\n`, stderr: '' });
+      expect(sealed).toEqual({ code: 0, stdout: `{"rewrapped":${before.length},"totp_secrets":1}\n`, stderr: '' });
+      expect((await rawTotpSecrets(db.url)).map((v) => !!v?.startsWith("enc:v1:") && !v.includes(TOTP_SECRET))).toEqual([true]);
       const after = await rawKeys(db.url);
       expect(sealedView(after)).toEqual(after.map(() => ONLY_SEALED));
-      expect(await cli(db.url, { TESSERA_MASTER_KEY: K1 }, 'keys', 'rewrap', '--json')).toEqual({ code: 0, stdout: '{"rewrapped":0}\n', stderr: '' });
+      expect(await cli(db.url, { TESSERA_MASTER_KEY: K1 }, 'keys', 'rewrap', '--json')).toEqual({ code: 0, stdout: '{"rewrapped":0,"totp_secrets":0}\n', stderr: '' });
 
       // Rotate K1 → K2: with K1 as the previous key everything opens; rewrap moves every row to K2.
       expect((await startWith(db.url, { TESSERA_MASTER_KEY: K2 })).code).toBe(1);
       const rotated = await cli(db.url, { TESSERA_MASTER_KEY: K2, TESSERA_MASTER_KEY_PREVIOUS: K1 }, 'keys', 'rewrap', '--json');
-      expect(rotated).toEqual({ code: 0, stdout: `{"rewrapped":${after.length}}\n`, stderr: '' });
+      expect(rotated).toEqual({ code: 0, stdout: `{"rewrapped":${after.length},"totp_secrets":1}\n`, stderr: '' });
       const withK2 = await openStorage(db.url, { masterKey: { current: K2 } });
       const reopened = await withK2.keys.list('default');
+      expect((await withK2.mfa.list('default', bob.id)).map((f) => f.type === 'totp' && f.secret)).toEqual([TOTP_SECRET]);
       await withK2.close();
       expect(reopened.map((k) => k.privateJwk)).toEqual(plaintextKeys.map((k) => k.privateJwk));
       const withOnlyK1 = await openStorage(db.url, { masterKey: { current: K1 } });

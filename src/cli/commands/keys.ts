@@ -61,8 +61,12 @@ export const keyCommands: Command[] = [
     options: {},
     async run({ env }) {
       if (!env.config().masterKey) throw new InputError('keys rewrap needs TESSERA_MASTER_KEY (and TESSERA_MASTER_KEY_PREVIOUS while rotating)');
-      const rewrapped = await (await env.deps()).storage.keys.reseal();
-      return { json: { rewrapped }, text: `sealed ${rewrapped} private key${rewrapped === 1 ? '' : 's'} under the current master key` };
+      const { storage } = await env.deps();
+      const rewrapped = await storage.keys.reseal();
+      // TOTP secrets are sealed with the same master key (storage/sql/mfa.ts), so they rotate with it.
+      const totpSecrets = await storage.mfa.resealSecrets();
+      const n = (count: number, what: string) => `${count} ${what}${count === 1 ? '' : 's'}`;
+      return { json: { rewrapped, totp_secrets: totpSecrets }, text: `sealed ${n(rewrapped, 'private key')} and ${n(totpSecrets, 'TOTP secret')} under the current master key` };
     },
   },
 ];

@@ -2,19 +2,24 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../schema.js';
 import type { MfaStore } from '../stores.js';
 import type { MfaFactor } from '../types.js';
+import { PLAINTEXT_KEYS, type KeySealer } from '../../crypto/sealed_keys.js';
 import { bumpConfigVersion, json, parse, uniquely } from './common.js';
 
 type Row = Database['mfa_factors'];
 
 const num = (v: number | string | null): number | null => (v === null ? null : Number(v));
 
-function toFactor(r: Row): MfaFactor {
+/** A TOTP secret is sealed like a private key (TESSERA_MASTER_KEY), bound to its tenant and factor id. */
+const secretOwner = (tenantId: string, id: string) => ({ tenantId, kid: `totp:${id}` });
+
+function toFactorWith(r: Row, sealer: KeySealer): MfaFactor {
   const base = { id: r.id, tenantId: r.tenant_id, userId: r.user_id, label: r.label, createdAt: Number(r.created_at), lastUsedAt: num(r.last_used_at) };
-  if (r.type === 'totp') return { ...base, type: 'totp', secret: r.secret ?? '', lastStep: num(r.last_step) };
+  if (r.type === 'totp') return { ...base, type: 'totp', secret: sealer.open(r.secret ?? '', secretOwner(r.tenant_id, r.id)), lastStep: num(r.last_step) };
   return { ...base, type: 'webauthn', credentialId: r.credential_id ?? '', publicKey: r.public_key ?? '', counter: Number(r.counter ?? 0), transports: parse<string[]>(r.transports) ?? [] };
 }
 
-export function mfaStore(db: Kysely<Database>): MfaStore {
+export function mfaStore(db: Kysely<Database>, sealer: KeySealer = PLAINTEXT_KEYS): MfaStore {
+  const toFactor = (r: Row) => toFactorWith(r, sealer);
   return {
     async list(tenantId, userId) {
       const rows = await db.selectFrom('mfa_factors').selectAll().where('tenant_id', '=', tenantId).where('user_id', '=', userId).orderBy('created_at').orderBy('id').execute();
@@ -30,12 +35,24 @@ export function mfaStore(db: Kysely<Database>): MfaStore {
           .insertInto('mfa_factors')
           .values({
             id: f.id, tenant_id: f.tenantId, user_id: f.userId, type: f.type, label: f.label, created_at: f.createdAt, last_used_at: f.lastUsedAt,
-            secret: f.type === 'totp' ? f.secret : null, last_step: f.type === 'totp' ? f.lastStep : null,
+            secret: f.type === 'totp' ? sealer.seal(f.secret, secretOwner(f.tenantId, f.id)) : null, last_step: f.type === 'totp' ? f.lastStep : null,
             credential_id: f.type === 'webauthn' ? f.credentialId : null, public_key: f.type === 'webauthn' ? f.publicKey : null,
             counter: f.type === 'webauthn' ? f.counter : null, transports: f.type === 'webauthn' ? json(f.transports) : null,
           })
           .execute();
       }),
+    async resealSecrets() {
+      const rows = await db.selectFrom('mfa_factors').select(['tenant_id', 'id', 'secret']).where('type', '=', 'totp').execute();
+      let changed = 0;
+      for (const r of rows) {
+        const sealed = r.secret === null ? undefined : sealer.reseal(r.secret, secretOwner(r.tenant_id, r.id));
+        if (sealed === undefined) continue;
+        // Only if the row still holds what was read (a concurrent removal or re-enrolment wins).
+        const u = await db.updateTable('mfa_factors').set({ secret: sealed }).where('id', '=', r.id).where('secret', '=', r.secret).executeTakeFirst();
+        changed += Number(u.numUpdatedRows);
+      }
+      return changed;
+    },
     async remove(tenantId, userId, id) {
       const r = await db.deleteFrom('mfa_factors').where('id', '=', id).where('tenant_id', '=', tenantId).where('user_id', '=', userId).executeTakeFirst();
       return Number(r.numDeletedRows) > 0;
