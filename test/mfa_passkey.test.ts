@@ -8,7 +8,7 @@ import type { LightMyRequestResponse } from 'fastify';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClient } from '../src/manage/clients.js';
-import { createUser } from '../src/manage/users.js';
+import { createUser, updateUser } from '../src/manage/users.js';
 import { BACKENDS, basic, FakeClock, form, FORM_HEADERS, startTestApp, type TestApp } from './helpers.js';
 import { formOf, InjectBrowser, pathOf } from './support/inject_browser.js';
 import { SoftAuthenticator } from './support/webauthn_authenticator.js';
@@ -122,6 +122,20 @@ describe.each(BACKENDS)('passkeys on %s', (backend) => {
     expect(options).toMatchObject({ rpId: 'tessera.test', allowCredentials: [], userVerification: 'required' });
     const res = await b.post(PASSKEY, { ...formOf(page.body).fields, credential: JSON.stringify(key.get(options)) });
     expect(await claimsOf(res)).toMatchObject({ amr: ['hwk', 'user', 'mfa'], acr: '2', sub: (await t.storage.users.findByUsername('default', 'alice'))!.id });
+  });
+
+  it('after a passkey alone, an operator\'s "must change password" still asks for a new password first', async () => {
+    await updateUser(t.deps, 'default', 'alice', { mustChangePassword: true });
+    try {
+      const b = new InjectBrowser(t.app);
+      const page = await passkeyPage(b);
+      const res = await b.post(PASSKEY, { ...formOf(page.body).fields, credential: JSON.stringify(key.get(optionsOf(page.body))) });
+      expect(res.statusCode).toBe(200);
+      expect(formOf(res.body).action).toBe(`${ISSUER}/login-actions/required-action`);
+      expect(Object.keys(formOf(res.body).fields).sort()).toEqual(['csrf', 'interaction', 'key']);
+    } finally {
+      await updateUser(t.deps, 'default', 'alice', { mustChangePassword: false });
+    }
   });
 
   it('refuses a challenge of another sign-in, a challenge used twice, and garbage', async () => {

@@ -10,6 +10,7 @@ import { passkeyScript, passkeySignInBody } from '../ui/mfa.js';
 import { sendPage } from '../ui/respond.js';
 import { formActions, interactionLink, loginActionUrl } from './authorize_flow.js';
 import { formAction } from './login_actions.js';
+import { startPasswordUpdate } from './required_action.js';
 import { WEBAUTHN_SCRIPT_PATH } from './webauthn_script.js';
 
 const binding = (interaction: Interaction): string => `passwordless:${interaction.id}`;
@@ -48,5 +49,7 @@ export const passkeyLoginEndpoint = formAction(async (ctx, req, reply, { params,
     await audit(ctx, { type: 'sign_in.failure', actor: user.id, userId: user.id, clientId: client.clientId, ip: req.ip, detail: { reason: user.disabled ? 'user_disabled' : 'email_not_verified', method: 'passkey' } });
     return render(ctx, reply, client, interaction, await fresh(), user.disabled ? 'This account is disabled. Contact the administrator.' : 'Sign in with your password to verify your email address first.');
   }
+  // An operator's "must change password" holds whatever proved the user (Keycloak's required actions do too).
+  if (user.mustChangePassword) return startPasswordUpdate(ctx, reply, user, client, interaction);
   return establish(ctx, req, reply, user, client, interaction, ['hwk', 'user', 'mfa'], 'passkey');
 });
