@@ -10,6 +10,7 @@ import { registerAdminApi } from './admin/routes.js';
 import type { Services } from './http/context.js';
 import { clientErrorHandler, frameworkErrors, installErrorHandler } from './http/error_handler.js';
 import { refuseNulCharacters } from './http/nul_characters.js';
+import { registerHealth } from './endpoints/health.js';
 import { registerRoutes } from './http/routes.js';
 import { registerClientRateLimit } from './http/client_rate_limit.js';
 import { sharedThrottleStore, throttles } from './http/throttle_stores.js';
@@ -91,6 +92,7 @@ export async function buildApp(deps: AppDeps): Promise<{ app: FastifyInstance; s
   refuseNulCharacters(app);
   services.clientRateLimit = await registerClientRateLimit(app, services);
   registerRoutes(app, services);
+  registerHealth(app, services);
   registerAdminApi(app, services);
   registerConsole(app, services);
   return { app, services };

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { isIPv4 } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config.js';
+import { HEALTH_PREFIX } from '../endpoints/health.js';
 import { OAuthError } from '../errors.js';
 import { sendPage } from '../ui/respond.js';
 import { errorBody } from '../ui/pages.js';
@@ -65,7 +66,8 @@ export function installTransport(app: FastifyInstance, config: Pick<Config, 'htt
       reply.header('strict-transport-security', HSTS);
       return done();
     }
-    if (!config.httpsOnly) return done();
+    // Probes reach a node directly, over plain http, not through the TLS proxy; they carry no credential.
+    if (!config.httpsOnly || req.url.startsWith(HEALTH_PREFIX)) return done();
     const err = new OAuthError('invalid_request', 'HTTPS is required: this server accepts requests over https only', { status: 403 });
     if (req.headers.accept?.includes('text/html')) {
       sendPage(reply, { status: err.status, title: 'HTTPS required', body: () => errorBody({ title: 'HTTPS is required', message: 'This server accepts requests over https only. Open the same address with https://.' }) });
