@@ -11,6 +11,8 @@ import type { Services } from './http/context.js';
 import { clientErrorHandler, frameworkErrors, installErrorHandler } from './http/error_handler.js';
 import { refuseNulCharacters } from './http/nul_characters.js';
 import { registerHealth } from './endpoints/health.js';
+import { recordRequests, registerMetrics } from './endpoints/metrics.js';
+import { Metrics } from './metrics/registry.js';
 import { registerRoutes } from './http/routes.js';
 import { registerClientRateLimit } from './http/client_rate_limit.js';
 import { sharedThrottleStore, throttles } from './http/throttle_stores.js';
@@ -51,6 +53,7 @@ export function createServices(deps: AppDeps, log: FastifyBaseLogger): Services 
     log,
     ...throttles(deps.config, throttleStore),
     mail: new MailQueue(deps.mailer ?? createMailer(deps.config.mail, deps.logger), deps.logger),
+    metrics: new Metrics(deps.storage.poolStats),
   };
 }
 
@@ -86,13 +89,16 @@ export async function buildApp(deps: AppDeps): Promise<{ app: FastifyInstance; s
   await app.register(formbody, { bodyLimit: BODY_LIMIT });
   // Cookies are parsed only where a page asks (http/cookies.ts): the token endpoint has none.
   await app.register(cookie, { hook: false });
-  installErrorHandler(app);
+  installErrorHandler(app, services.metrics);
   // First of the request hooks: a plain-http request is refused before anything else looks at it.
   installTransport(app, deps.config);
   refuseNulCharacters(app);
+  // Before the routes, so every route (and the 404 handler) is counted.
+  recordRequests(app, services.metrics);
   services.clientRateLimit = await registerClientRateLimit(app, services);
   registerRoutes(app, services);
   registerHealth(app, services);
+  registerMetrics(app, services);
   registerAdminApi(app, services);
   registerConsole(app, services);
   return { app, services };

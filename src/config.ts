@@ -64,6 +64,11 @@ export interface Config {
    * material is sealed with it (crypto/sealed_keys.ts). Never logged.
    */
   masterKey: { current: string; previous?: string } | undefined;
+  /**
+   * TESSERA_METRICS_TOKEN: `/metrics` answers anyone presenting it as a bearer token; unset, it
+   * answers only loopback clients (endpoints/metrics.ts). Never logged.
+   */
+  metricsToken?: string;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -94,6 +99,8 @@ const schema = z.object({
   // The messages never quote the value.
   TESSERA_MASTER_KEY: z.string().min(32, 'must be at least 32 characters (e.g. openssl rand -base64 32)').optional(),
   TESSERA_MASTER_KEY_PREVIOUS: z.string().min(32, 'must be at least 32 characters').optional(),
+  // A scrape credential: long enough not to be guessed; the message never quotes it.
+  TESSERA_METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
 });
 
 function isSmtpUrl(value: string): boolean {
@@ -145,5 +152,6 @@ export function loadConfig(env: ConfigInput = process.env as ConfigInput): Confi
     httpsOnly: e.TESSERA_PUBLIC_URL !== undefined && new URL(e.TESSERA_PUBLIC_URL).protocol === 'https:',
     tls: e.TLS_CERT && e.TLS_KEY ? { certFile: e.TLS_CERT, keyFile: e.TLS_KEY } : undefined,
     masterKey: e.TESSERA_MASTER_KEY ? { current: e.TESSERA_MASTER_KEY, previous: e.TESSERA_MASTER_KEY_PREVIOUS } : undefined,
+    metricsToken: e.TESSERA_METRICS_TOKEN,
   };
 }

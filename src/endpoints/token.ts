@@ -38,6 +38,7 @@ export async function tokenEndpoint(ctx: TenantContext, req: FastifyRequest, rep
   if (sender && body.token_type === 'Bearer') body.token_type = 'DPoP';
   // Keycloak's token responses name the not-before policy (epoch seconds, 0 = none); its adapters read it.
   body['not-before-policy'] = notBeforeOf(ctx, client.client);
+  ctx.services.metrics.tokenIssued(grantType, ctx.tenant.id);
   // RFC 6749 §5.1: the response carries credentials and must not be cached.
   return reply.header('cache-control', 'no-store').header('pragma', 'no-cache').send(body);
 }

@@ -3,6 +3,7 @@ import type { Clock, Random } from '../clock.js';
 import type { Config } from '../config.js';
 import { OAuthError } from '../errors.js';
 import type { MailQueue } from '../mail/queue.js';
+import type { Metrics } from '../metrics/registry.js';
 import type { ConfigCache } from '../storage/cache.js';
 import type { Storage } from '../storage/index.js';
 import type { Tenant } from '../storage/types.js';
@@ -33,6 +34,8 @@ export interface Services {
   throttleStore: ThrottleStore & { close(): Promise<void> };
   /** Outgoing mail, sent after the response (never awaited by a request). */
   mail: MailQueue;
+  /** Counters and histograms served at /metrics (metrics/registry.ts). */
+  metrics: Metrics;
 }
 
 /** The tenant a request addresses, resolved from the route, and the route's options. */

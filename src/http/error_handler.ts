@@ -2,6 +2,38 @@ import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { ConnectionError, FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { OAuthError } from '../errors.js';
+import type { Metrics } from '../metrics/registry.js';
+import { isStorageUnavailable } from '../storage/unavailable.js';
+import { errorBody } from '../ui/pages.js';
+import { sendPage } from '../ui/respond.js';
+
+/** Seconds a client should wait before retrying while the database is unreachable. */
+export const UNAVAILABLE_RETRY_AFTER = '5';
+
+/**
+ * The database is unreachable (storage/unavailable.ts): 503 with Retry-After, and no detail
+ * sent. Browser routes (the authorization endpoint and its pages, marked `config.browser` in
+ * routes.ts) get a page for RFC 6749 §4.1.2.1 `temporarily_unavailable`: while the
+ * database is down the redirect_uri cannot be validated, and an unvalidated URI is never a
+ * redirect target (SECURITY-CHECKLIST 6). JSON endpoints get `server_error` (RFC 6749 §5.2 has
+ * no `temporarily_unavailable` for the token endpoint).
+ */
+function sendUnavailable(err: unknown, req: FastifyRequest, reply: FastifyReply, metrics: Metrics | undefined) {
+  // Code and message only: a driver error object may carry connection parameters.
+  const { code, message } = err as { code?: unknown; message?: unknown };
+  req.log.error({ code, message, url: req.routeOptions.url }, 'database unavailable');
+  reply.header('retry-after', UNAVAILABLE_RETRY_AFTER);
+  if ((req.routeOptions.config as { browser?: boolean } | undefined)?.browser) {
+    metrics?.oauthError('temporarily_unavailable');
+    const unavailable = new OAuthError('temporarily_unavailable', 'the service is temporarily unavailable; try again in a moment');
+    return sendPage(reply, { status: 503, title: 'Temporarily unavailable', body: () => errorBody({ title: 'The service is temporarily unavailable', message: unavailable.description }) });
+  }
+  metrics?.oauthError('server_error');
+  return reply
+    .code(503)
+    .header('cache-control', 'no-store')
+    .send({ error: 'server_error', error_description: 'the service is temporarily unavailable; try again' });
+}
 
 /** Fastify's own 4xx errors (body parsing, content type, size) as RFC 6749 §5.2 errors. */
 function fromFastify(err: FastifyError, req: FastifyRequest): OAuthError | undefined {
@@ -54,16 +86,19 @@ export function clientErrorHandler(err: ConnectionError, socket: Socket): void {
  * The one place an error becomes a response: RFC 6749 §5.2 JSON with the error's status
  * and headers. Anything unexpected is a 500 `server_error` whose detail is logged, never sent.
  */
-export function installErrorHandler(app: FastifyInstance): void {
+export function installErrorHandler(app: FastifyInstance, metrics?: Metrics): void {
   app.setErrorHandler((raw: FastifyError | OAuthError, req: FastifyRequest, reply: FastifyReply) => {
+    if (!(raw instanceof OAuthError) && isStorageUnavailable(raw)) return sendUnavailable(raw, req, reply, metrics);
     const err = raw instanceof OAuthError ? raw : fromFastify(raw as FastifyError, req);
     if (!err) {
       req.log.error({ err: raw, url: req.routeOptions.url }, 'unhandled error');
+      metrics?.oauthError('server_error');
       return reply
         .code(500)
         .header('cache-control', 'no-store')
         .send({ error: 'server_error', error_description: 'the server could not complete the request' });
     }
+    metrics?.oauthError(err.error);
     if (err.status >= 500 || err.detail !== undefined) req.log.debug({ error: err.error, detail: err.detail }, 'request refused');
     return reply.code(err.status).headers(err.headers).header('cache-control', 'no-store').send(err.toJSON());
   });

@@ -121,6 +121,8 @@ export function registerRoutes(app: FastifyInstance, services: Services): void {
     app.route({
       method: route.methods,
       url,
+      // Read by the error handler: a database outage on a browser route is a page, not JSON.
+      config: { browser: route.browser === true },
       handler: async (req, reply) => {
         let ctx;
         try {

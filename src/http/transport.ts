@@ -3,6 +3,7 @@ import { isIPv4 } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config.js';
 import { HEALTH_PREFIX } from '../endpoints/health.js';
+import { METRICS_PATH } from '../endpoints/metrics.js';
 import { OAuthError } from '../errors.js';
 import { sendPage } from '../ui/respond.js';
 import { errorBody } from '../ui/pages.js';
@@ -58,7 +59,7 @@ export function httpsOptions(config: Pick<Config, 'tls'>): { cert: Buffer; key: 
  *   Not a redirect: the request (and any credential in it) has already crossed the network in clear,
  *   and a redirect would teach clients that http works.
  */
-export function installTransport(app: FastifyInstance, config: Pick<Config, 'httpsOnly' | 'tls' | 'trustedProxies'>): void {
+export function installTransport(app: FastifyInstance, config: Pick<Config, 'httpsOnly' | 'tls' | 'trustedProxies' | 'metricsToken'>): void {
   // Plain-http loopback development without proxies: no request can be https, none is refused; no hook on the hot path.
   if (!config.httpsOnly && !config.tls && config.trustedProxies.length === 0) return;
   app.addHook('onRequest', (req, reply, done) => {
@@ -68,6 +69,8 @@ export function installTransport(app: FastifyInstance, config: Pick<Config, 'htt
     }
     // Probes reach a node directly, over plain http, not through the TLS proxy; they carry no credential.
     if (!config.httpsOnly || req.url.startsWith(HEALTH_PREFIX)) return done();
+    // A loopback scraper's /metrics request never crossed the network (endpoints/metrics.ts refuses anyone else).
+    if (req.url === METRICS_PATH && config.metricsToken === undefined) return done();
     const err = new OAuthError('invalid_request', 'HTTPS is required: this server accepts requests over https only', { status: 403 });
     if (req.headers.accept?.includes('text/html')) {
       sendPage(reply, { status: err.status, title: 'HTTPS required', body: () => errorBody({ title: 'HTTPS is required', message: 'This server accepts requests over https only. Open the same address with https://.' }) });

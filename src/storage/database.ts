@@ -9,6 +9,8 @@ export type Backend = 'sqlite' | 'postgres';
 export interface Db {
   kysely: Kysely<Database>;
   backend: Backend;
+  /** The connection pool's state, for /metrics (PostgreSQL; SQLite has no pool). */
+  poolStats?: () => { total: number; idle: number; waiting: number };
   close(): Promise<void>;
 }
 
@@ -20,9 +22,10 @@ export function openDatabase(url: string): Db {
     return { kysely, backend: 'sqlite', close: () => kysely.destroy() };
   }
   if (/^postgres(ql)?:\/\//.test(url)) {
-    const { dialect } = createPostgresDialect(url);
+    const { dialect, pool } = createPostgresDialect(url);
     const kysely = new Kysely<Database>({ dialect });
-    return { kysely, backend: 'postgres', close: () => kysely.destroy() };
+    const poolStats = () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount });
+    return { kysely, backend: 'postgres', poolStats, close: () => kysely.destroy() };
   }
   throw new Error('DATABASE_URL must be sqlite:PATH or postgres://…');
 }

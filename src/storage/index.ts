@@ -41,6 +41,7 @@ export async function openStorage(
   }
   return {
     backend: db.backend,
+    poolStats: db.poolStats,
     tenants: tenantStore(k, sealer),
     clients: clientStore(k),
     apis: apiStore(k),

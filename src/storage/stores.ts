@@ -333,6 +333,8 @@ export interface Storage {
   throttle: ThrottleStore;
   configVersion: ConfigVersion;
   cleanup: Cleanup;
+  /** The database connection pool's state, read by /metrics; absent where there is no pool (SQLite). */
+  poolStats?: () => { total: number; idle: number; waiting: number };
   close(): Promise<void>;
 }
 

@@ -12,6 +12,9 @@ export function createPostgresDialect(connectionString: string, max = 10): { dia
   const pool = new pg.Pool({
     connectionString,
     max,
+    // Fail fast while the database is unreachable (a 503 the client can retry) rather than
+    // hold requests open; the pool opens new connections by itself once it is back.
+    connectionTimeoutMillis: 5000,
     types: {
       getTypeParser: ((oid: number, format?: string) =>
         oid === INT8_OID ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as never)) as never,
@@ -20,5 +23,10 @@ export function createPostgresDialect(connectionString: string, max = 10): { dia
   // An idle client losing its connection (database restart) must not crash the process;
   // the pool replaces it and the next query reports the outage as a 503.
   pool.on('error', () => {});
+  // A checked-out client (kysely holds one from pool.connect() through its query) losing its
+  // connection rejects the query and then also emits 'error' on the client, which pg-pool
+  // listens for only while the client is idle: without this listener that event would be an
+  // uncaught exception and end the process mid-outage.
+  pool.on('connect', (client) => client.on('error', () => {}));
   return { dialect: new PostgresDialect({ pool }), pool };
 }
