@@ -1,7 +1,7 @@
 import type { FastifyRequest } from 'fastify';
-import { decodeJwt } from 'jose';
 import { audit, recordAudit, type AuditDeps } from './audit.js';
 import { OAuthError } from './errors.js';
+import { claimedClientId } from './http/client_auth.js';
 import type { TenantContext } from './http/context.js';
 import type { FormParams } from './http/form.js';
 import { ADMIN_TENANT } from './manage/tenants.js';
@@ -61,35 +61,6 @@ export function auditThrottled(
   }));
 }
 
-/** The client id a failed client authentication presented: body, Basic header, or an assertion's `sub`. */
-function presentedClientId(req: FastifyRequest, params: FormParams): string | undefined {
-  const fromBody = params.get('client_id');
-  if (fromBody !== undefined) return fromBody;
-  const [scheme, value] = (req.headers.authorization ?? '').trim().split(/\s+/, 2);
-  if (scheme?.toLowerCase() === 'basic' && value) {
-    const decoded = Buffer.from(value, 'base64').toString('utf8');
-    const colon = decoded.indexOf(':');
-    if (colon > 0) {
-      try {
-        return decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, ' '));
-      } catch {
-        return decoded.slice(0, colon);
-      }
-    }
-  }
-  const assertion = params.get('client_assertion');
-  if (assertion) {
-    try {
-      // Unverified on purpose: this names whom the failed assertion claimed to be.
-      const sub = decodeJwt(assertion).sub;
-      return typeof sub === 'string' ? sub : undefined;
-    } catch {
-      return undefined;
-    }
-  }
-  return undefined;
-}
-
 function presentedMethod(req: FastifyRequest, params: FormParams): string {
   if (params.get('client_assertion') !== undefined || params.get('client_assertion_type') !== undefined) return 'private_key_jwt';
   if (/^\s*basic\b/i.test(req.headers.authorization ?? '')) return 'client_secret_basic';
@@ -108,7 +79,7 @@ export function auditClientAuthFailure(
   type: 'security.client_auth_failed' | 'security.introspection_refused' = 'security.client_auth_failed',
 ): void {
   if (!(err instanceof OAuthError) || err.error !== 'invalid_client') return;
-  const clientId = presentedClientId(req, params);
+  const clientId = claimedClientId(req, params);
   auditRefusal(ctx, req, type, { reason: err.description, clientId, detail: { method: presentedMethod(req, params), path: req.routeOptions?.url } });
 }
 

@@ -1,4 +1,5 @@
 import type { FastifyRequest } from 'fastify';
+import { decodeJwt } from 'jose';
 import { auditClientAuthFailure } from '../audit_refusals.js';
 import { secretMatchesDigest } from '../crypto/digest.js';
 import { OAuthError } from '../errors.js';
@@ -62,6 +63,32 @@ function basicCredentials(header: string | undefined): { id: string; secret: str
   // RFC 6749 Appendix A: a client_id is VSCHARs. A NUL cannot even be compared by PostgreSQL (found by the fuzzer).
   if (id.includes('\u0000')) throw new OAuthError('invalid_request', 'malformed client credentials in the authorization header');
   return { id, secret: formDecode(decoded.slice(colon + 1)) };
+}
+
+/**
+ * The client id a request claims — `client_id` in the body, the Basic header's, or a client
+ * assertion's `sub` (RFC 7523 §3: the client_id) — unverified: a throttle key and an audit
+ * field, never an identity. Undefined when absent or malformed (a malformed header is an
+ * invalid_request, never a failed authentication). An assertion's `sub` may hold anything,
+ * a NUL included: each user of the id bounds it for its store (audit_refusals.ts, client_auth_throttle.ts).
+ */
+export function claimedClientId(req: FastifyRequest, params: FormParams): string | undefined {
+  const id = params.get('client_id');
+  if (id !== undefined) return id;
+  try {
+    const basic = basicCredentials(req.headers.authorization)?.id;
+    if (basic !== undefined) return basic;
+  } catch {
+    return undefined;
+  }
+  const assertion = params.get('client_assertion');
+  if (assertion === undefined) return undefined;
+  try {
+    const { sub } = decodeJwt(assertion);
+    return typeof sub === 'string' ? sub : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The credentials a request presents: HTTP Basic or the body, never both (RFC 6749 §2.3). */

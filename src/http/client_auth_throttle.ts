@@ -4,6 +4,7 @@ import { auditThrottled } from '../audit_refusals.js';
 import { seconds } from '../clock.js';
 import { OAuthError } from '../errors.js';
 import type { Client } from '../storage/types.js';
+import { claimedClientId } from './client_auth.js';
 import type { TenantContext } from './context.js';
 import type { FormParams } from './form.js';
 import type { ThrottleEntry, ThrottleStore } from './throttle.js';
@@ -96,9 +97,12 @@ export class ClientAuthThrottle {
   }
 }
 
-/** The claimed id is unverified input of any length: a long one is keyed by its digest, so keys stay small. */
+/**
+ * The claimed id is unverified input: a long one, or one with a NUL (which PostgreSQL text cannot
+ * store; found by the fuzzer), is keyed by its digest, so keys stay small and storable.
+ */
 const clientKey = (tenant: string, clientId: string) =>
-  `c:${tenant.length}:${tenant}:${clientId.length > 200 ? `#${createHash('sha256').update(clientId).digest('base64url')}` : clientId}`;
+  `c:${tenant.length}:${tenant}:${clientId.length > 200 || clientId.includes('\u0000') ? `#${createHash('sha256').update(clientId).digest('base64url')}` : clientId}`;
 
 /** RFC 6585 §4: 429 with Retry-After in whole seconds. The wait is no secret: an attacker can measure it anyway. */
 function tooMany(wait: number): OAuthError {
@@ -150,36 +154,4 @@ function audited(ctx: TenantContext, req: FastifyRequest, params: FormParams, re
     });
   }
   return refusal;
-}
-
-/** The client id a request claims (body, Basic header, or an assertion's `iss`), unverified: only a throttle key. */
-function claimedClientId(req: FastifyRequest, params: FormParams): string | undefined {
-  const id = params.get('client_id');
-  if (id !== undefined) return id;
-  const header = req.headers.authorization;
-  if (header !== undefined && /^\s*basic\s/i.test(header)) {
-    const decoded = Buffer.from(header.trim().split(/\s+/, 2)[1] ?? '', 'base64').toString('utf8');
-    const colon = decoded.indexOf(':');
-    if (colon >= 0) return formDecoded(decoded.slice(0, colon));
-  }
-  const assertion = params.get('client_assertion');
-  if (assertion !== undefined) {
-    try {
-      const iss = (JSON.parse(Buffer.from(assertion.split('.')[1] ?? '', 'base64url').toString('utf8')) as { iss?: unknown }).iss;
-      // A NUL cannot be a client_id (RFC 6749 Appendix A), nor a key PostgreSQL can store (found by the fuzzer).
-      if (typeof iss === 'string' && !iss.includes('\u0000')) return iss;
-    } catch {
-      // Not a JWT: counted against the address only.
-    }
-  }
-  return undefined;
-}
-
-/** RFC 6749 §2.3.1's form encoding of the id in the Basic header; malformed is counted as it is. */
-function formDecoded(s: string): string {
-  try {
-    return decodeURIComponent(s.replace(/\+/g, ' '));
-  } catch {
-    return s;
-  }
 }

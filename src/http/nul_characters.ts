@@ -21,9 +21,11 @@ function holdsNul(value: unknown, depth = 0): boolean {
  * RFC error. Found by the fuzzer (test/fuzz, issue 9).
  */
 export function refuseNulCharacters(app: FastifyInstance): void {
-  app.addHook('preValidation', async (req) => {
+  // A callback hook, not an async one: it runs on every request, the token endpoint's included.
+  app.addHook('preValidation', (req, _reply, done) => {
     if (holdsNul(req.params) || holdsNul(req.query) || holdsNul(req.body)) {
-      throw new OAuthError('invalid_request', 'request parameters must not contain NUL characters');
+      return done(new OAuthError('invalid_request', 'request parameters must not contain NUL characters'));
     }
+    done();
   });
 }
