@@ -1,4 +1,5 @@
-import { Redis } from 'ioredis';
+import { createRequire } from 'node:module';
+import type { Redis } from 'ioredis';
 import type { ThrottleEntry, ThrottleStore } from './throttle.js';
 
 /** Compare-and-set rounds before an update gives up; each lost round means another update landed. */
@@ -33,6 +34,8 @@ export class RedisThrottleStore implements ThrottleStore {
     // Fail fast rather than queue requests behind a lost connection: a throttle that hangs
     // would hang sign-in and the token endpoint's failure path.
     // Lazy: a CLI process that builds services but never throttles opens no connection.
+    // Required here, not imported at the top: only a server with REDIS_URL needs ioredis.
+    const { Redis } = createRequire(import.meta.url)('ioredis') as typeof import('ioredis');
     const redis = new Redis(url, { maxRetriesPerRequest: 2, lazyConnect: true });
     redis.on('error', () => {
       // Reported by the failing command; without a listener ioredis prints every reconnect attempt.

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import nodemailer from 'nodemailer';
+import type { Transporter } from 'nodemailer';
 import { MailError, type MailLog, type Mailer, type MailMessage } from './mailer.js';
 
 /**
@@ -14,7 +14,8 @@ export class OutboxMailer implements Mailer {
   readonly kind = 'outbox' as const;
   readonly dir: string;
   // Builds the RFC 5322 text exactly as the SMTP mailer would send it, without sending it.
-  private readonly composer = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'unix' });
+  // Loaded at the first message: a server that sends none does not carry nodemailer in memory.
+  private composer: Promise<Transporter> | undefined;
   private ready: Promise<unknown> | undefined;
 
   constructor(
@@ -28,7 +29,8 @@ export class OutboxMailer implements Mailer {
     try {
       // Made at the first message, not at startup: a server that sends nothing leaves no directory.
       await (this.ready ??= mkdir(this.dir, { recursive: true, mode: 0o700 }));
-      const built = await this.composer.sendMail({
+      this.composer ??= import('nodemailer').then((m) => m.default.createTransport({ streamTransport: true, buffer: true, newline: 'unix' }));
+      const built = await (await this.composer).sendMail({
         from: { name: message.fromName, address: message.fromAddress },
         to: message.to,
         subject: message.subject,
@@ -46,6 +48,6 @@ export class OutboxMailer implements Mailer {
   }
 
   async close(): Promise<void> {
-    this.composer.close();
+    if (this.composer) (await this.composer).close();
   }
 }

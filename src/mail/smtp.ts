@@ -1,4 +1,5 @@
-import nodemailer, { type Transporter } from 'nodemailer';
+import { createRequire } from 'node:module';
+import type { Transporter } from 'nodemailer';
 import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js';
 import { MailError, type Mailer, type MailMessage } from './mailer.js';
 
@@ -21,6 +22,8 @@ export class SmtpMailer implements Mailer {
     const secure = url.protocol === 'smtps:';
     const port = url.port ? Number(url.port) : secure ? 465 : 587;
     this.endpoint = `${url.hostname}:${port}`;
+    // Required here, not imported at the top: only a server with SMTP_URL needs nodemailer.
+    const nodemailer = createRequire(import.meta.url)('nodemailer') as typeof import('nodemailer');
     this.transport = nodemailer.createTransport({
       pool: true,
       host: url.hostname.replace(/^\[(.*)\]$/, '$1'),

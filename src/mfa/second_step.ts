@@ -1,5 +1,4 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import QRCode from 'qrcode';
 import { audit } from '../audit.js';
 import { seconds } from '../clock.js';
 import { digest } from '../crypto/digest.js';
@@ -99,7 +98,9 @@ export async function renderStep(ctx: TenantContext, reply: FastifyReply, user: 
 export const stepBinding = (interaction: Interaction): string => `second_factor:${interaction.id}`;
 
 /** The QR code of the otpauth:// URI, as SVG made here: the secret never goes to a third party. */
-export function qrSvg(ctx: TenantContext, user: User, secret: string): Promise<string> {
+export async function qrSvg(ctx: TenantContext, user: User, secret: string): Promise<string> {
+  // Loaded on first use, like @simplewebauthn/server: only enrolment pages draw a QR code.
+  const { default: QRCode } = await import('qrcode');
   return QRCode.toString(otpauthUri({ issuer: ctx.tenant.displayName, account: user.username, secret }), { type: 'svg', margin: 1, errorCorrectionLevel: 'M' });
 }
 

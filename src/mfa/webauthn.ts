@@ -1,12 +1,12 @@
-import {
-  generateAuthenticationOptions, generateRegistrationOptions, verifyAuthenticationResponse, verifyRegistrationResponse,
-  type AuthenticationResponseJSON, type RegistrationResponseJSON,
-} from '@simplewebauthn/server';
+import type { AuthenticationResponseJSON, RegistrationResponseJSON } from '@simplewebauthn/server';
 import { seconds } from '../clock.js';
 import { digest } from '../crypto/digest.js';
 import { identifier } from '../crypto/random.js';
 import type { TenantContext } from '../http/context.js';
 import type { MfaFactor, User } from '../storage/types.js';
+
+/** Loaded on first use: the library and its ASN.1 dependencies cost every process ~25 MB of RSS, and most never see a passkey. */
+const simpleWebAuthn = () => import('@simplewebauthn/server');
 
 /** Time to answer the authenticator's prompt. */
 const CHALLENGE_SECONDS = 5 * 60;
@@ -65,7 +65,7 @@ const passkeys = (factors: MfaFactor[]) => factors.flatMap((f) => (f.type === 'w
 /** Options for navigator.credentials.create(): a discoverable credential, so it also signs in without a password. */
 export async function registrationOptions(ctx: TenantContext, user: User, factors: MfaFactor[], bind: string): Promise<string> {
   const { rpID } = relyingParty(ctx);
-  const options = await generateRegistrationOptions({
+  const options = await (await simpleWebAuthn()).generateRegistrationOptions({
     rpName: ctx.tenant.displayName, rpID, userName: user.username, userID: new TextEncoder().encode(user.id),
     challenge: await newChallenge(ctx, 'register', bind, user.id), attestationType: 'none',
     excludeCredentials: passkeys(factors).map((f) => ({ id: f.credentialId, transports: f.transports })),
@@ -81,7 +81,7 @@ export async function verifyRegistration(ctx: TenantContext, user: User, credent
   if (!response || !spent || spent.userId !== user.id) return 'The passkey could not be registered (the request expired or was already used). Try again.';
   const { rpID, origin } = relyingParty(ctx);
   try {
-    const result = await verifyRegistrationResponse({ response, expectedChallenge: spent.challenge, expectedOrigin: origin, expectedRPID: rpID, requireUserVerification: false });
+    const result = await (await simpleWebAuthn()).verifyRegistrationResponse({ response, expectedChallenge: spent.challenge, expectedOrigin: origin, expectedRPID: rpID, requireUserVerification: false });
     if (!result.verified) return 'The passkey could not be verified. Try again.';
     const c = result.registrationInfo.credential;
     return {
@@ -99,7 +99,7 @@ export async function verifyRegistration(ctx: TenantContext, user: User, credent
  * listed for a passwordless sign-in (discoverable credentials: the authenticator offers its own).
  */
 export async function authenticationOptions(ctx: TenantContext, purpose: 'second_factor' | 'passwordless', bind: string, factors: MfaFactor[] = []): Promise<string> {
-  const options = await generateAuthenticationOptions({
+  const options = await (await simpleWebAuthn()).generateAuthenticationOptions({
     rpID: relyingParty(ctx).rpID, challenge: await newChallenge(ctx, purpose, bind),
     allowCredentials: passkeys(factors).map((f) => ({ id: f.credentialId, transports: f.transports })),
     userVerification: purpose === 'passwordless' ? 'required' : 'preferred',
@@ -121,7 +121,7 @@ export async function verifyAuthentication(
   const { rpID, origin } = relyingParty(ctx);
   const challenge = JSON.parse(Buffer.from(response.response.clientDataJSON, 'base64url').toString('utf8')).challenge as string;
   try {
-    const result = await verifyAuthenticationResponse({
+    const result = await (await simpleWebAuthn()).verifyAuthenticationResponse({
       response, expectedChallenge: challenge, expectedOrigin: origin, expectedRPID: rpID, requireUserVerification: purpose === 'passwordless',
       credential: { id: factor.credentialId, publicKey: Buffer.from(factor.publicKey, 'base64url'), counter: factor.counter, transports: factor.transports },
     });

@@ -1,5 +1,6 @@
 import { PostgresDialect } from 'kysely';
-import pg from 'pg';
+import { createRequire } from 'node:module';
+import type pg from 'pg';
 
 const INT8_OID = 20;
 
@@ -9,6 +10,8 @@ const INT8_OID = 20;
  * parsed to numbers here (seconds since the epoch fit a double exactly).
  */
 export function createPostgresDialect(connectionString: string, max = 10): { dialect: PostgresDialect; pool: pg.Pool } {
+  // Required here, not imported at the top: a SQLite deployment never loads the driver.
+  const pg = createRequire(import.meta.url)('pg') as typeof import('pg');
   const pool = new pg.Pool({
     connectionString,
     max,

@@ -1,7 +1,8 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { CompiledQuery, type DatabaseConnection, type Driver, SqliteDialect } from 'kysely';
-import Database from 'libsql';
+import { createRequire } from 'node:module';
+import type Database from 'libsql';
 
 /**
  * SQLite through libsql (better-sqlite3's API with prebuilt binaries, so `npm install`
@@ -10,7 +11,9 @@ import Database from 'libsql';
  */
 export function createSqliteDialect(path: string): SqliteDialect {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-  const database = new Database(path);
+  // Required here, not imported at the top: a PostgreSQL deployment never loads the native module.
+  const Sqlite = createRequire(import.meta.url)('libsql') as typeof Database;
+  const database = new Sqlite(path);
   // Another process (the CLI, a second server) may hold the write lock: wait, don't fail.
   // First of all: even switching to WAL needs the lock, and without a busy timeout a process
   // opening the file while another writes fails at once with "database is locked".
