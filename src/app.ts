@@ -17,6 +17,7 @@ import { registerRoutes } from './http/routes.js';
 import { registerClientRateLimit } from './http/client_rate_limit.js';
 import { sharedThrottleStore, throttles } from './http/throttle_stores.js';
 import { httpsOptions, installTransport } from './http/transport.js';
+import { requestId, requestLogger } from './log.js';
 import { createMailer, type Mailer } from './mail/mailer.js';
 import { MailQueue } from './mail/queue.js';
 import { ConfigCache } from './storage/cache.js';
@@ -64,13 +65,18 @@ export async function buildApp(deps: AppDeps): Promise<{ app: FastifyInstance; s
     // Requests are not logged one by one: URLs and headers can carry credentials, and
     // the token endpoint's throughput is the product (audit events come separately).
     logController: new LogController({ disableRequestLogging: true }),
-    // No child logger per request: nothing logs per request, and creating one (with its
-    // redaction) is a measurable share of a token request.
-    childLoggerFactory: (logger) => logger,
+    // Every line a request logs carries its `reqId` (X-Request-Id, echoed below), but the pino
+    // child is built only when the request logs something (log.ts): creating one per request
+    // (with its redaction) is a measurable share of a token request.
+    genReqId: requestId,
+    childLoggerFactory: requestLogger as never,
     bodyLimit: BODY_LIMIT,
     frameworkErrors,
     clientErrorHandler,
-    return503OnClosing: true,
+    // While closing (server.ts), a request arriving on a kept-alive connection is still
+    // answered, with `Connection: close`: it was sent before the client could know, and fastify's
+    // own 503 would not be an RFC 6749 error. Readiness says 503 meanwhile (endpoints/health.ts).
+    return503OnClosing: false,
     // X-Forwarded-For/-Proto are believed only from the configured proxies (DESIGN.md §1):
     // from anyone else they would let a client pick the IP the throttle and audit see.
     trustProxy: deps.config.trustedProxies.length ? deps.config.trustedProxies : false,
@@ -90,6 +96,11 @@ export async function buildApp(deps: AppDeps): Promise<{ app: FastifyInstance; s
   // Cookies are parsed only where a page asks (http/cookies.ts): the token endpoint has none.
   await app.register(cookie, { hook: false });
   installErrorHandler(app, services.metrics);
+  // Every answer names its request, so that a user's report can be matched with the log.
+  app.addHook('onRequest', (req, reply, done) => {
+    reply.header('x-request-id', req.id);
+    done();
+  });
   // First of the request hooks: a plain-http request is refused before anything else looks at it.
   installTransport(app, deps.config);
   refuseNulCharacters(app);

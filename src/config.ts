@@ -40,6 +40,11 @@ export interface Config {
   /** Audit events older than this many days are removed by the cleanup job (src/audit_retention.ts). */
   auditRetentionDays: number;
   /**
+   * On SIGTERM/SIGINT, how long in-flight requests may take to finish before their connections
+   * are cut (TESSERA_SHUTDOWN_TIMEOUT, seconds; src/server.ts).
+   */
+  shutdownTimeoutMs: number;
+  /**
    * Password of the first operator, created on first start (src/admin/bootstrap.ts); unset,
    * one is generated into `admin-password.txt` beside the SQLite file (or under ./data).
    */
@@ -94,6 +99,7 @@ const schema = z.object({
   TESSERA_CLIENT_AUTH_FAILURES_PER_IP: z.coerce.number().int().min(1).default(20),
   TESSERA_CLIENT_AUTH_FAILURE_WINDOW: z.coerce.number().int().min(1).max(86400).default(300),
   TESSERA_AUDIT_RETENTION_DAYS: z.coerce.number().int().min(1).max(36500).default(90),
+  TESSERA_SHUTDOWN_TIMEOUT: z.coerce.number().int().min(0).max(3600).default(10),
   TLS_CERT: z.string().optional(),
   TLS_KEY: z.string().optional(),
   // The messages never quote the value.
@@ -143,6 +149,7 @@ export function loadConfig(env: ConfigInput = process.env as ConfigInput): Confi
       windowSeconds: e.TESSERA_CLIENT_AUTH_FAILURE_WINDOW,
     },
     auditRetentionDays: e.TESSERA_AUDIT_RETENTION_DAYS,
+    shutdownTimeoutMs: e.TESSERA_SHUTDOWN_TIMEOUT * 1000,
     adminPassword: e.TESSERA_ADMIN_PASSWORD,
     mail: {
       smtpUrl: e.SMTP_URL,

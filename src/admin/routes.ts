@@ -82,6 +82,11 @@ async function handle(services: Services, r: AdminRoute, req: FastifyRequest) {
     throw err;
   }
   const query = parsePart(r.query, req.query, 'query');
+  // JSON in (docs/admin-api.md): the app parses forms too, for the OAuth endpoints, but a form is no admin request.
+  const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+  if (r.body && req.body !== undefined && type !== 'application/json') {
+    throw new OAuthError('invalid_request', `content type ${JSON.stringify(type)} is not supported here`);
+  }
   const body = parsePart(r.body, req.body, 'body');
   try {
     return await r.handler({ services, operator: operator!, deps: manageDeps(services, operator!), params, query, body });

@@ -24,6 +24,11 @@ export function parse(args: string[], options: Options, positional?: string): { 
     throw new UsageError(`Unknown option '${unknown}'.` + (positional ? ` If ${word} is the ${positional}, put it after --, as in: -- ${word}` : ''));
   }
   const values = parsed.values as Values;
+  // No C string holds one, and PostgreSQL text refuses it: say so before anything is stored.
+  for (const [name, v] of Object.entries(values)) {
+    if ([v].flat().some((s) => typeof s === 'string' && s.includes('\u0000'))) throw new InputError(`--${name} must not contain a NUL character`);
+  }
+  if (parsed.positionals.some((p) => p.includes('\u0000'))) throw new InputError('an argument must not contain a NUL character');
   for (const name of Object.keys(options)) {
     // Node 20's parseArgs has no allowNegative: --no-X is an option of its own.
     if (name.startsWith('no-') && values[name] === true && values[name.slice(3)] === true) {

@@ -24,6 +24,8 @@ export interface Command {
   options: Options;
   /** What its positional argument is ("CLIENT_ID"), if it takes one; named in usage errors. */
   positional?: string;
+  /** How many positional arguments it takes at most: one more is a usage error, not silently ignored. */
+  arguments: number;
   run(args: { values: Values; positionals: string[]; env: CliEnv }): Promise<CommandResult | 'long-running'>;
 }
 

@@ -20,7 +20,7 @@ import { tokenCommands } from './commands/token.js';
 import { userCommands } from './commands/user.js';
 
 /** Every command, by the words that name it. */
-const COMMANDS: Command[] = [...serverCommands, ...tenantCommands, ...clientCommands, ...apiCommands, ...userCommands, ...keyCommands, ...tokenCommands, ...auditCommands, ...dcrCommands, ...mfaCommands];
+export const COMMANDS: Command[] = [...serverCommands, ...tenantCommands, ...clientCommands, ...apiCommands, ...userCommands, ...keyCommands, ...tokenCommands, ...auditCommands, ...dcrCommands, ...mfaCommands];
 
 /** `tessera start` flags: the environment's keys in kebab case (DESIGN.md §1 Configuration). */
 const CONFIG_FLAGS: Record<string, keyof ConfigInput> = {
@@ -39,6 +39,7 @@ const CONFIG_FLAGS: Record<string, keyof ConfigInput> = {
   'mail-from': 'MAIL_FROM',
   'outbox-dir': 'TESSERA_OUTBOX_DIR',
   'audit-retention-days': 'TESSERA_AUDIT_RETENTION_DAYS',
+  'shutdown-timeout': 'TESSERA_SHUTDOWN_TIMEOUT',
   'tls-cert': 'TLS_CERT',
   'tls-key': 'TLS_KEY',
   // TESSERA_MASTER_KEY has no flag: a command line is visible to every user of the machine.
@@ -73,6 +74,8 @@ export async function main(argv: string[]): Promise<number> {
       console.log(`usage: tessera ${command.usage}`);
       return 0;
     }
+    // A word the command does not take is a mistake (a misspelt option, a quoted list split in two), not something to ignore.
+    if (positionals.length > command.arguments) throw new UsageError(`Unexpected argument '${positionals[command.arguments]}'.`);
     const env: ConfigInput = { ...(process.env as ConfigInput) };
     for (const [flag, key] of Object.entries(CONFIG_FLAGS)) if (typeof values[flag] === 'string') env[key] = values[flag] as string;
     let config: Config | undefined;

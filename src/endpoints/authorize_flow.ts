@@ -120,8 +120,7 @@ export async function proceed(
   }
   if (interaction) await completeInteraction(ctx, interaction);
   // RFC 9126 §4: a pushed request's request_uri is one-time use; it is spent here.
-  const refused = await spendOrRefuse(ctx, reply, req);
-  if (refused) return refused;
+  if (await spendOrRefuse(ctx, reply, req)) return reply;
   const target = responseTarget(req, client, interaction !== undefined);
   try {
     const params = await issueAuthorization(ctx, client, req, signedIn.user, signedIn.session);

@@ -36,11 +36,14 @@ export async function authorizationParameters(ctx: TenantContext, front: FormPar
 /**
  * Spends the request's pushed request, if it has one, just before its response is issued.
  * Of concurrent uses of one request_uri exactly one goes on; the others get this page.
- * Returns the page sent, or undefined to go on.
+ * Returns whether it refused (the page is sent). Not the reply itself: a FastifyReply is a
+ * thenable, so an async function returning it resolves to undefined once the page is out,
+ * and the caller went on to issue a grant and a code nobody would receive (issue 11 races).
  */
-export async function spendOrRefuse(ctx: TenantContext, reply: FastifyReply, request: AuthorizationRequest): Promise<FastifyReply | undefined> {
-  if (request.pushedRequest === undefined || (await spendPushedRequest(ctx, request.pushedRequest))) return undefined;
+export async function spendOrRefuse(ctx: TenantContext, reply: FastifyReply, request: AuthorizationRequest): Promise<boolean> {
+  if (request.pushedRequest === undefined || (await spendPushedRequest(ctx, request.pushedRequest))) return false;
   const err = new OAuthError('invalid_request_uri', 'request_uri was already used; push the authorization request again');
   // The page of sendErrorPage (authorize.ts), which this module cannot import without a cycle.
-  return sendPage(reply, { status: err.status, title: 'Sign-in error', body: () => errorBody({ title: 'We could not start the sign-in', message: err.description }) });
+  sendPage(reply, { status: err.status, title: 'Sign-in error', body: () => errorBody({ title: 'We could not start the sign-in', message: err.description }) });
+  return true;
 }

@@ -12,25 +12,42 @@ const timeout = (ms: number) =>
     setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms).unref();
   });
 
+const stopping = new WeakSet<FastifyInstance>();
+
+/** From now on /health/ready answers 503 `stopping` (server.ts, as its graceful stop begins). */
+export function markStopping(app: FastifyInstance): void {
+  stopping.add(app);
+}
+
 /**
  * Liveness and readiness, outside every tenant (no issuer, no OAuth error format: probes read
  * the status code). `/health/live` says the process answers, so a failing database never gets
  * a node restarted for nothing; `/health/ready` says it can serve: one cheap query against the
  * database, 503 when it fails or hangs, so a load balancer takes the node out until it is back.
- * While the server is closing, fastify answers 503 itself (`return503OnClosing`).
+ * From the moment a stop begins (server.ts, or app.close() in-process), readiness answers 503
+ * `stopping` for the drain, so a balancer that still holds a keep-alive
+ * connection takes the node out; liveness stays 200 (the process is finishing work, not stuck).
  */
-export function registerHealth(app: FastifyInstance, services: Pick<Services, 'storage' | 'log'>): void {
+export function registerHealth(app: FastifyInstance, services: Pick<Services, 'storage'>): void {
+  app.addHook('preClose', (done) => {
+    markStopping(app);
+    done();
+  });
   app.get(`${HEALTH_PREFIX}live`, async (_req, reply) => {
     reply.header('cache-control', 'no-store');
     return { status: 'ok' };
   });
-  app.get(`${HEALTH_PREFIX}ready`, async (_req, reply) => {
+  app.get(`${HEALTH_PREFIX}ready`, async (req, reply) => {
     reply.header('cache-control', 'no-store');
+    if (stopping.has(app)) {
+      reply.code(503).header('retry-after', '5');
+      return { status: 'stopping' };
+    }
     try {
       await Promise.race([services.storage.configVersion.current(), timeout(READY_TIMEOUT_MS)]);
       return { status: 'ok', checks: { database: 'ok' } };
     } catch (err) {
-      services.log.warn({ err }, 'readiness check failed: the database is unreachable');
+      req.log.warn({ err }, 'readiness check failed: the database is unreachable');
       reply.code(503).header('retry-after', '5');
       return { status: 'unavailable', checks: { database: 'unreachable' } };
     }

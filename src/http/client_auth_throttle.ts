@@ -136,7 +136,7 @@ export async function throttledAuthentication<T>(ctx: TenantContext, req: Fastif
     } catch (storeError) {
       // The shared store is unreachable: the request still gets its 401 (a 500 would tell a
       // client nothing), and the failure goes uncounted until the store is back.
-      ctx.services.log.warn({ err: storeError }, 'throttle store unavailable: a failed client authentication was not counted');
+      req.log.warn({ err: storeError }, 'throttle store unavailable: a failed client authentication was not counted');
     }
     throw limited ? audited(ctx, req, params, limited) : err;
   }

@@ -34,6 +34,13 @@ export function parseScopes(specs: string[]): ApiScope[] {
   return scopes;
 }
 
+/** Trimmed, and at most 200 characters, as a client's name. */
+function nameOf(value: string | undefined): string | undefined {
+  const name = value?.trim();
+  if (name !== undefined && [...name].length > 200) throw new InputError('name must be at most 200 characters');
+  return name;
+}
+
 /** Scopes in name order (code points), the order every view of an API shows them in. */
 const byName = (scopes: ApiScope[]): ApiScope[] => [...scopes].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 
@@ -80,7 +87,7 @@ export async function createApiWithSecret(deps: ManageDeps, tenantId: string, in
   const now = seconds(deps.clock);
   const audience = checkAudience(input.audience);
   const api: Api = {
-    tenantId, id: identifier(deps.random), audience, name: input.name?.trim() || audience,
+    tenantId, id: identifier(deps.random), audience, name: nameOf(input.name) || audience,
     accessTokenTtl: checkLifetime('access token lifetime', input.accessTokenTtl, maxTtl) ?? null, secretDigest: digest(secret),
     scopes: byName(parseScopes(input.scopes ?? [])), createdAt: now, updatedAt: now,
   };
@@ -101,7 +108,7 @@ export async function updateApi(deps: ManageDeps, tenantId: string, idOrAudience
   const next: Api = {
     ...api,
     audience: input.audience === undefined ? api.audience : checkAudience(input.audience),
-    name: input.name === undefined ? api.name : input.name.trim() || api.audience,
+    name: input.name === undefined ? api.name : nameOf(input.name) || api.audience,
     accessTokenTtl: input.accessTokenTtl === undefined ? api.accessTokenTtl : checkLifetime('access token lifetime', input.accessTokenTtl, maxTtl) ?? null,
     scopes: input.scopes === undefined ? api.scopes : byName(parseScopes(input.scopes)),
     updatedAt: seconds(deps.clock),

@@ -120,24 +120,21 @@ export interface IssuedToken {
 const isPersonal = (c: Client) => c.clientId === builtinClientId(c.tenantId, 'personal');
 
 /**
- * Issues an opaque access token for `user` by hand, under a grant of its own (SECURITY-CHECKLIST
- * 59): opaque, so it is recalled by its row and never outlives a revocation; its lifetime is
- * capped; and its scopes never exceed what the user could consent to — for the personal-tokens
- * client, scopes the tenant's APIs define; for any other client, scopes it may request
- * (RFC 6749 §3.3). The value is returned once: only its digest is stored.
+ * The checks of issuePersonalToken, storing nothing: a request refused here leaves the store as it
+ * was (not even the built-in client is made). Without `client`, the built-in personal-tokens client.
  */
-export async function issuePersonalToken(deps: ManageDeps, input: IssueInput): Promise<IssuedToken> {
+export function checkPersonalToken(input: Omit<IssueInput, 'client'> & { client?: Client }) {
   const { user, client, tenant } = input;
-  if (user.tenantId !== tenant.id || client.tenantId !== tenant.id) throw new InputError('the user and the client must belong to the tenant');
+  if (user.tenantId !== tenant.id || (client && client.tenantId !== tenant.id)) throw new InputError('the user and the client must belong to the tenant');
   if (user.disabled) throw new InputError(`user ${user.username} is disabled`);
   const scopes = [...new Set(input.scopes)];
   if (scopes.length === 0) throw new InputError('choose at least one scope');
   const owner = new Map(input.apis.flatMap((api) => api.scopes.map((s) => [s.name, api] as const)));
-  const personal = isPersonal(client);
+  const personal = !client || isPersonal(client);
   for (const s of scopes) {
     if (!SCOPE_TOKEN.test(s)) throw new InputError(`scope ${JSON.stringify(s)} is not a valid scope name (RFC 6749 §3.3)`);
     if (personal && !owner.has(s)) throw new InputError(`scope ${s} is not defined by an API of tenant ${tenant.id}: a personal token carries API scopes only`);
-    if (!personal && !client.scopes.includes(s)) throw new InputError(`client ${client.clientId} may not request scope ${s}`);
+    if (client && !personal && !client.scopes.includes(s)) throw new InputError(`client ${client.clientId} may not request scope ${s}`);
   }
   const cap = personalTokenCap(tenant);
   const ttl = input.expiresIn ?? Math.min(PERSONAL_TOKEN_DEFAULT_SECONDS, cap);
@@ -146,7 +143,20 @@ export async function issuePersonalToken(deps: ManageDeps, input: IssueInput): P
   }
   const name = (input.name ?? 'Personal token').trim();
   if (!name || [...name].length > 100) throw new InputError('the token name must be 1–100 characters');
+  return { scopes, owner, ttl, name };
+}
 
+/**
+ * Issues an opaque access token for `user` by hand, under a grant of its own (SECURITY-CHECKLIST
+ * 59): opaque, so it is recalled by its row and never outlives a revocation; its lifetime is
+ * capped; and its scopes never exceed what the user could consent to — for the personal-tokens
+ * client, scopes the tenant's APIs define; for any other client, scopes it may request
+ * (RFC 6749 §3.3). The value is returned once: only its digest is stored.
+ */
+export async function issuePersonalToken(deps: ManageDeps, input: IssueInput): Promise<IssuedToken> {
+  const { user, client, tenant } = input;
+  const { scopes, owner, ttl, name } = checkPersonalToken(input);
+  const personal = isPersonal(client);
   const apis = [...new Set(scopes.map((s) => owner.get(s)).filter((a): a is Api => a !== undefined))];
   const audience = apis.length ? apis.map((a) => a.audience) : [tenant.defaultAudience ?? `${input.issuer}/api`];
   const now = seconds(deps.clock);

@@ -48,12 +48,19 @@ export interface ManageDeps {
   publicUrl?: string;
 }
 
+/** Trimmed, and at most 200 characters (as the admin API's schema says). */
+function displayNameOf(value: string | undefined): string | undefined {
+  const name = value?.trim();
+  if (name !== undefined && [...name].length > 200) throw new InputError('display name must be at most 200 characters');
+  return name;
+}
+
 export async function createTenant(deps: ManageDeps, input: { id: string; displayName?: string; defaultAudience?: string }): Promise<Tenant> {
   const id = checkTenantId(input.id);
   const now = seconds(deps.clock);
   const tenant: Tenant = {
     id,
-    displayName: input.displayName?.trim() || id,
+    displayName: displayNameOf(input.displayName) || id,
     defaultAudience: input.defaultAudience === undefined ? null : checkAudience(input.defaultAudience),
     sessionIdleSeconds: null,
     sessionMaxSeconds: null,
@@ -109,7 +116,7 @@ export async function updateTenant(
   if ((idle ?? current.sessionIdleSeconds ?? 0) > (max ?? current.sessionMaxSeconds ?? MAX_SESSION_SECONDS)) {
     throw new InputError('the session idle lifetime cannot be longer than its maximum lifetime');
   }
-  const displayName = patch.displayName?.trim();
+  const displayName = displayNameOf(patch.displayName);
   if (patch.displayName !== undefined && !displayName) throw new InputError('display name must not be empty');
   await deps.storage.tenants.update(
     id,

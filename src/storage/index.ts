@@ -70,14 +70,20 @@ export async function openStorage(
         return k.transaction().execute(async (trx) => {
           const counts = await Promise.all([
             // A used artifact outlives its own expiry while its grant lives, so a late
-            // replay is still recognised as reuse (DESIGN.md §2).
+            // replay is still recognised as reuse (DESIGN.md §2). NOT EXISTS looks up each
+            // expired artifact's grant by its key; NOT IN listed every live grant each run.
             trx
               .deleteFrom('artifacts')
               .where('expires_at', '<=', now)
               .where((eb) =>
                 eb.or([
                   eb('grant_id', 'is', null),
-                  eb('grant_id', 'not in', eb.selectFrom('grants').select('id').where((g) => g.or([g('expires_at', 'is', null), g('expires_at', '>', now)]))),
+                  eb.not(
+                    eb.exists(
+                      eb.selectFrom('grants as g').select('g.id').whereRef('g.id', '=', 'artifacts.grant_id')
+                        .where((g) => g.or([g('g.expires_at', 'is', null), g('g.expires_at', '>', now)])),
+                    ),
+                  ),
                 ]),
               )
               .executeTakeFirst(),

@@ -441,6 +441,15 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex('audit_events_at').on('audit_events').column('at').execute();
     },
   },
+  '0020_expiry_indexes': {
+    async up(db: Kysely<any>) {
+      // The expiry cleanup (storage/index.ts) deletes grants and revoked JWT ids by expires_at:
+      // without these it scans every grant and every revoked jti each run, inside the write
+      // transaction that token issuance waits on (docs/performance.md shows the plans).
+      await db.schema.createIndex('grants_expiry').on('grants').column('expires_at').execute();
+      await db.schema.createIndex('revoked_jtis_expiry').on('revoked_jtis').column('expires_at').execute();
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

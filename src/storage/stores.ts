@@ -63,8 +63,12 @@ export interface KeyStore {
 
 export interface GrantStore {
   get(id: string): Promise<Grant | undefined>;
-  /** Inserts the grant unless one with the same id exists (then leaves it unchanged). */
-  ensure(grant: Grant): Promise<void>;
+  /**
+   * Inserts the grant unless one with the same id exists (then leaves it unchanged). Atomic with
+   * `artifacts`, inserted under it in the same transaction (the authorization code of a new
+   * grant): a crash between the two never leaves a grant without its code.
+   */
+  ensure(grant: Grant, artifacts?: Artifact[]): Promise<void>;
   /**
    * Atomic: marks the grant revoked together with every opaque access token and unused
    * artifact issued under it; tokens then fail their grant check. False if absent.

@@ -3,7 +3,7 @@ import { seconds } from '../clock.js';
 import { identifier } from '../crypto/random.js';
 import { OIDC_SCOPES, type AuthorizationRequest } from '../endpoints/authorize_request.js';
 import type { TenantContext } from '../http/context.js';
-import type { Client, Session, User } from '../storage/types.js';
+import type { Artifact, Client, Session, User } from '../storage/types.js';
 import { acrOf } from '../mfa/policy.js';
 import { issueAccessToken } from './access_token.js';
 import { issueIdToken, type AuthContext } from './id_token.js';
@@ -69,13 +69,10 @@ export async function issueAuthorization(ctx: TenantContext, client: Client, req
   const oidc = req.scopes.filter((s) => OIDC_SCOPES.has(s));
   const scopes = [...oidc, ...target.scopes];
   const grantId = identifier(random);
-  await storage.grants.ensure({
-    id: grantId, tenantId: ctx.tenant.id, clientId: client.clientId, subject: user.id, scope: scopes.join(' '),
-    createdAt: now, expiresAt: now + USER_GRANT_SECONDS, revokedAt: null,
-  });
   const types = req.responseType.split(' ');
   const out: Record<string, string> = {};
   const authContext: AuthContext = { amr: session.amr, acr: acrOf(session.amr, req.acrValues) };
+  const artifacts: Artifact[] = [];
   if (types.includes('code')) {
     const code = newOpaqueValue(clock, random);
     const data: CodeData = {
@@ -83,12 +80,17 @@ export async function issueAuthorization(ctx: TenantContext, client: Client, req
       nonce: req.nonce, codeChallenge: req.codeChallenge, authTime: session.authTime, sid: session.id, sessionExpiresAt: session.expiresAt, authContext,
       ...(req.dpopJkt !== undefined && { dpopJkt: req.dpopJkt }),
     };
-    await storage.artifacts.create({
+    artifacts.push({
       digest: storageKey(code), tenantId: ctx.tenant.id, kind: 'authorization_code', grantId, clientId: client.clientId,
       data: data as unknown as Record<string, unknown>, createdAt: now, expiresAt: now + CODE_TTL, usedAt: null,
     });
     out.code = code;
   }
+  // The grant and its code in one transaction: a crash leaves both or neither.
+  await storage.grants.ensure({
+    id: grantId, tenantId: ctx.tenant.id, clientId: client.clientId, subject: user.id, scope: scopes.join(' '),
+    createdAt: now, expiresAt: now + USER_GRANT_SECONDS, revokedAt: null,
+  }, artifacts);
   if (types.includes('token')) {
     const token = await issueAccessToken(ctx, { client, subject: user.id, grantId, scopes, audience: target.audience, ttl: target.ttl });
     Object.assign(out, { access_token: token.value, token_type: 'Bearer', expires_in: String(token.expiresIn) });

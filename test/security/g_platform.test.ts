@@ -99,13 +99,14 @@ describe.each(BACKENDS)('SECURITY-CHECKLIST G: platform on %s', (backend) => {
       return authUrl({ response_type: 'code', client_id: c.client.clientId, redirect_uri: 'https://app.example/cb', state: 's' });
     };
 
-    /** A response with the parts that legitimately differ per response (CSP nonce, date) blanked. */
+    /** A response with the parts that legitimately differ per response (CSP nonce, date, request id) blanked. */
     const normalize = (res: { statusCode: number; headers: Record<string, unknown>; body: string }, username: string) => {
       const csp = String(res.headers['content-security-policy']);
       const nonce = /'nonce-([^']+)'/.exec(csp)?.[1] ?? 'none';
       const blank = (s: string) => s.split(nonce).join('NONCE').split(`value="${username}"`).join('value="USERNAME"');
       const headers = { ...res.headers } as Record<string, unknown>;
       delete headers.date;
+      delete headers['x-request-id'];
       headers['content-security-policy'] = blank(csp);
       return { status: res.statusCode, headers, body: blank(res.body) };
     };

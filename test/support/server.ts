@@ -91,6 +91,11 @@ export interface TesseraServer {
   output(): string;
   /** SIGTERM (SIGKILL after 5 s), then drops the database if startServer made it; returns the exit code. Idempotent. */
   stop(): Promise<number | null>;
+  /**
+   * Sends `signal` to the server process (e.g. SIGKILL for a crash) and resolves once it has
+   * exited, with how it ended. The database stays: `stop()` still drops one startServer made.
+   */
+  kill(signal: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
 /** Generated ids may begin with "-": they go after "--", so --json goes before it. */
@@ -160,7 +165,16 @@ export async function startServer(options: StartServerOptions = {}): Promise<Tes
     await stop();
     throw err;
   }
-  return { port, baseUrl, issuer, database, cliEnv, cli, output: () => output, stop };
+  async function killWith(signal: NodeJS.Signals) {
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise<void>((r) => child.once('exit', () => r()));
+      child.kill(signal);
+      await exited;
+    }
+    return { code: child.exitCode, signal: child.signalCode };
+  }
+
+  return { port, baseUrl, issuer, database, cliEnv, cli, output: () => output, stop, kill: killWith };
 }
 
 /**

@@ -37,6 +37,7 @@ export const apiCommands: Command[] = [
   {
     name: 'api create',
     usage: 'api create --tenant T --audience URI [--name N] [--scope NAME[=DESCRIPTION]]... [--scopes "a b"] [--access-token-ttl S]',
+    arguments: 0,
     options: API_OPTIONS,
     async run({ values, env }) {
       const tenant = required(values, 'tenant');
@@ -53,6 +54,7 @@ export const apiCommands: Command[] = [
   {
     name: 'api list',
     usage: 'api list --tenant T',
+    arguments: 0,
     options: { tenant: { type: 'string' } },
     async run({ values, env }) {
       const deps = await env.deps();
@@ -68,6 +70,7 @@ export const apiCommands: Command[] = [
   {
     name: 'api show',
     usage: 'api show --tenant T ID|AUDIENCE',
+    arguments: 1,
     options: { tenant: { type: 'string' } },
     positional: 'API id',
     async run({ values, positionals, env }) {
@@ -80,6 +83,7 @@ export const apiCommands: Command[] = [
   {
     name: 'api update',
     usage: 'api update --tenant T ID|AUDIENCE [--audience URI] [--name N] [--scope NAME[=DESCRIPTION]]... [--scopes "a b"] [--access-token-ttl S]',
+    arguments: 1,
     options: API_OPTIONS,
     positional: 'API id',
     async run({ values, positionals, env }) {
@@ -97,6 +101,7 @@ export const apiCommands: Command[] = [
   {
     name: 'api delete',
     usage: 'api delete --tenant T ID|AUDIENCE',
+    arguments: 1,
     options: { tenant: { type: 'string' } },
     positional: 'API id',
     async run({ values, positionals, env }) {

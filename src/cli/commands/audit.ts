@@ -37,6 +37,13 @@ async function userId(deps: ManageDeps, tenant: string, value: string | undefine
   return (await findUserByLogin(deps.storage, tenant, value))?.id ?? value;
 }
 
+/** A filter naming an actor, user or client: 1–200 characters, as in the admin API. */
+function filter(values: Values, name: 'actor' | 'user' | 'client'): string | undefined {
+  const value = str(values, name);
+  if (value !== undefined && (value === '' || value.length > 200)) throw new InputError(`--${name} must be 1–200 characters`);
+  return value;
+}
+
 /** `now`, or whole seconds since the epoch. */
 function time(value: string | undefined): number | 'now' {
   if (value === undefined || value === 'now') return 'now';
@@ -48,6 +55,7 @@ export const auditCommands: Command[] = [
   {
     name: 'audit list',
     usage: 'audit list --tenant T [--type TYPE|FAMILY] [--actor A] [--user ID|USERNAME] [--client CLIENT_ID] [--since EPOCH|ISO] [--until EPOCH|ISO] [--limit N] [--cursor C] [--json]',
+    arguments: 0,
     options: {
       tenant: { type: 'string' }, type: { type: 'string' }, actor: { type: 'string' }, user: { type: 'string' }, client: { type: 'string' },
       since: { type: 'string' }, until: { type: 'string' }, limit: { type: 'string' }, cursor: { type: 'string' },
@@ -60,7 +68,7 @@ export const auditCommands: Command[] = [
       // Reading flushes this process's queued events first (storage/audit_writer.ts).
       const page = await deps.storage.audit.list(tenant, {
         type: eventType(str(values, 'type')), since: instant(values, 'since'), until: instant(values, 'until'),
-        actor: str(values, 'actor'), userId: await userId(deps, tenant, str(values, 'user')), clientId: str(values, 'client'),
+        actor: filter(values, 'actor'), userId: await userId(deps, tenant, filter(values, 'user')), clientId: filter(values, 'client'),
         limit, cursor: str(values, 'cursor'),
       });
       const events = page.events.map(view);
@@ -77,6 +85,7 @@ export const auditCommands: Command[] = [
   {
     name: 'revoke-before',
     usage: 'revoke-before --tenant T [--client C] [--time now|EPOCH]',
+    arguments: 0,
     options: { tenant: { type: 'string' }, client: { type: 'string' }, time: { type: 'string' } },
     async run({ values, env }) {
       const r = await revokeBefore(await env.deps(), required(values, 'tenant'), { clientId: str(values, 'client'), time: time(str(values, 'time')) });

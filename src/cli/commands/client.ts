@@ -85,6 +85,7 @@ export const clientCommands: Command[] = [
   {
     name: 'client create',
     usage: `client create --tenant T --name N [--public] ${FLAGS}`,
+    arguments: 0,
     options: { ...CLIENT_OPTIONS, public: { type: 'boolean' } },
     async run({ values, env }) {
       const tenant = required(values, 'tenant');
@@ -99,6 +100,7 @@ export const clientCommands: Command[] = [
   {
     name: 'client list',
     usage: 'client list --tenant T',
+    arguments: 0,
     options: { tenant: { type: 'string' } },
     async run({ values, env }) {
       const deps = await env.deps();
@@ -110,6 +112,7 @@ export const clientCommands: Command[] = [
   {
     name: 'client show',
     usage: 'client show --tenant T CLIENT_ID',
+    arguments: 1,
     options: { tenant: { type: 'string' } },
     positional: 'CLIENT_ID',
     async run({ values, positionals, env }) {
@@ -122,6 +125,7 @@ export const clientCommands: Command[] = [
   {
     name: 'client update',
     usage: `client update --tenant T CLIENT_ID [--name N] ${FLAGS}`,
+    arguments: 1,
     options: CLIENT_OPTIONS,
     positional: 'CLIENT_ID',
     async run({ values, positionals, env }) {
@@ -136,6 +140,7 @@ export const clientCommands: Command[] = [
   {
     name: 'client rotate-secret',
     usage: 'client rotate-secret --tenant T CLIENT_ID',
+    arguments: 1,
     options: { tenant: { type: 'string' } },
     positional: 'CLIENT_ID',
     async run({ values, positionals, env }) {
@@ -149,6 +154,7 @@ export const clientCommands: Command[] = [
   {
     name: 'client delete',
     usage: 'client delete --tenant T CLIENT_ID',
+    arguments: 1,
     options: { tenant: { type: 'string' } },
     positional: 'CLIENT_ID',
     async run({ values, positionals, env }) {

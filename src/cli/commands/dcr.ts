@@ -20,6 +20,7 @@ export const dcrCommands: Command[] = [
   {
     name: 'dcr token create',
     usage: 'dcr token create --tenant T [--expires-in SECONDS] [--max-uses N]',
+    arguments: 0,
     options: { tenant: { type: 'string' }, 'expires-in': { type: 'string' }, 'max-uses': { type: 'string' } },
     async run({ values, env }) {
       const t = await createInitialToken(await env.deps(), required(values, 'tenant'), { expiresIn: int(values, 'expires-in'), maxUses: int(values, 'max-uses') });
@@ -29,6 +30,7 @@ export const dcrCommands: Command[] = [
   {
     name: 'dcr token list',
     usage: 'dcr token list --tenant T',
+    arguments: 0,
     options: { tenant: { type: 'string' } },
     async run({ values, env }) {
       const rows = await listInitialTokens(await env.deps(), required(values, 'tenant'));
@@ -38,6 +40,7 @@ export const dcrCommands: Command[] = [
   {
     name: 'dcr token revoke',
     usage: 'dcr token revoke --tenant T TOKEN_ID',
+    arguments: 1,
     options: { tenant: { type: 'string' } },
     positional: 'TOKEN_ID',
     async run({ values, positionals, env }) {

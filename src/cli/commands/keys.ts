@@ -18,6 +18,7 @@ export const keyCommands: Command[] = [
   {
     name: 'keys list',
     usage: 'keys list --tenant T',
+    arguments: 0,
     options: { tenant: { type: 'string' } },
     async run({ values, env }) {
       const keys = await listKeys(await env.deps(), required(values, 'tenant'), policy(env.config()));
@@ -27,6 +28,7 @@ export const keyCommands: Command[] = [
   {
     name: 'keys rotate',
     usage: 'keys rotate --tenant T [--now] [--purpose access|id [--alg ES256|EdDSA|RS256]]',
+    arguments: 0,
     options: { tenant: { type: 'string' }, now: { type: 'boolean' }, purpose: { type: 'string' }, alg: { type: 'string' } },
     async run({ values, env }) {
       const immediately = flag(values, 'now') === true;
@@ -43,6 +45,7 @@ export const keyCommands: Command[] = [
   {
     name: 'keys revoke',
     usage: 'keys revoke --tenant T KID',
+    arguments: 1,
     options: { tenant: { type: 'string' } },
     positional: 'KID',
     async run({ values, positionals, env }) {
@@ -58,6 +61,7 @@ export const keyCommands: Command[] = [
     // docs/deployment.md "Encrypting keys at rest": seals plaintext rows, and rows sealed under TESSERA_MASTER_KEY_PREVIOUS, under TESSERA_MASTER_KEY.
     name: 'keys rewrap',
     usage: 'keys rewrap',
+    arguments: 0,
     options: {},
     async run({ env }) {
       if (!env.config().masterKey) throw new InputError('keys rewrap needs TESSERA_MASTER_KEY (and TESSERA_MASTER_KEY_PREVIOUS while rotating)');

@@ -1,5 +1,5 @@
 import { checkPolicy, clientMfa, resetUserMfa, setClientMfa, setTenantMfa, tenantMfa, userMfa } from '../../manage/mfa.js';
-import { onOff, positional, required, str, UsageError } from '../args.js';
+import { onOff, positional, required, str } from '../args.js';
 import { describe, table, type Command } from '../command.js';
 
 /** Second factors (docs/mfa.md): the tenant's and a client's policy, a user's factors, and their reset. */
@@ -7,6 +7,7 @@ export const mfaCommands: Command[] = [
   {
     name: 'tenant mfa',
     usage: 'tenant mfa ID [--mfa optional|required]',
+    arguments: 1,
     options: { mfa: { type: 'string' } },
     positional: 'tenant ID',
     async run({ values, positionals, env }) {
@@ -20,6 +21,7 @@ export const mfaCommands: Command[] = [
   {
     name: 'client mfa',
     usage: 'client mfa --tenant T CLIENT_ID [--require-mfa on|off]',
+    arguments: 1,
     options: { tenant: { type: 'string' }, 'require-mfa': { type: 'string' } },
     positional: 'CLIENT_ID',
     async run({ values, positionals, env }) {
@@ -34,6 +36,7 @@ export const mfaCommands: Command[] = [
   {
     name: 'user mfa',
     usage: 'user mfa --tenant T USER',
+    arguments: 1,
     options: { tenant: { type: 'string' } },
     positional: 'USER',
     async run({ values, positionals, env }) {
@@ -44,10 +47,10 @@ export const mfaCommands: Command[] = [
   {
     name: 'user reset-mfa',
     usage: 'user reset-mfa --tenant T USER',
+    arguments: 1,
     options: { tenant: { type: 'string' } },
     positional: 'USER',
     async run({ values, positionals, env }) {
-      if (positionals.length > 1) throw new UsageError('name one user');
       const v = await resetUserMfa(await env.deps(), required(values, 'tenant'), positional(positionals, 0, 'USER'));
       return { json: v, text: `removed ${v.factors_removed} factor(s) and the recovery codes of ${v.username}` };
     },

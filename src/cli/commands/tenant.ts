@@ -9,6 +9,7 @@ export const tenantCommands: Command[] = [
   {
     name: 'tenant create',
     usage: 'tenant create ID [--display-name N] [--default-audience URI]',
+    arguments: 1,
     options: { 'display-name': { type: 'string' }, 'default-audience': { type: 'string' } },
     async run({ values, positionals, env }) {
       const deps = await env.deps();
@@ -25,6 +26,7 @@ export const tenantCommands: Command[] = [
   {
     name: 'tenant list',
     usage: 'tenant list',
+    arguments: 0,
     options: {},
     async run({ env }) {
       const rows = (await (await env.deps()).storage.tenants.list()).map((t) => view(t, env.config().publicUrl));
@@ -34,6 +36,7 @@ export const tenantCommands: Command[] = [
   {
     name: 'tenant show',
     usage: 'tenant show ID',
+    arguments: 1,
     options: {},
     async run({ positionals, env }) {
       const v = view(await requireTenant(await env.deps(), positional(positionals, 0, 'tenant ID')), env.config().publicUrl);
@@ -43,6 +46,7 @@ export const tenantCommands: Command[] = [
   {
     name: 'tenant update',
     usage: 'tenant update ID [--display-name N] [--default-audience URI] [--session-idle SECONDS] [--session-max SECONDS] [--personal-token-max-days DAYS] [--registration on|off] [--require-verified-email on|off] [--email-from ADDRESS] [--hostname HOST (\'\' clears)] [--dcr on|off] [--dcr-open on|off] [--dcr-allowed-grant-types a,b] [--dcr-allow consent-skip,web-page,password,token-exchange (\'\' allows none)] [--dcr-scopes "s1 s2"]',
+    arguments: 1,
     options: {
       'display-name': { type: 'string' }, 'default-audience': { type: 'string' }, 'session-idle': { type: 'string' }, 'session-max': { type: 'string' },
       'personal-token-max-days': { type: 'string' }, registration: { type: 'string' }, 'require-verified-email': { type: 'string' }, 'email-from': { type: 'string' },
@@ -71,6 +75,7 @@ export const tenantCommands: Command[] = [
   {
     name: 'tenant delete',
     usage: 'tenant delete ID',
+    arguments: 1,
     options: {},
     async run({ positionals, env }) {
       const id = positional(positionals, 0, 'tenant ID');

@@ -61,6 +61,7 @@ export const userCommands: Command[] = [
   {
     name: 'user create',
     usage: 'user create --tenant T --username U --password-stdin [--email E] [--email-verified] [--name N] [--must-change-password] [--operator-tenants a,b]',
+    arguments: 0,
     options: FIELDS,
     async run({ values, env }) {
       const tenant = required(values, 'tenant');
@@ -78,6 +79,7 @@ export const userCommands: Command[] = [
   {
     name: 'user list',
     usage: 'user list --tenant T',
+    arguments: 0,
     options: { tenant: { type: 'string' } },
     async run({ values, env }) {
       const deps = await env.deps();
@@ -89,6 +91,7 @@ export const userCommands: Command[] = [
   {
     name: 'user show',
     usage: 'user show --tenant T ID|USERNAME',
+    arguments: 1,
     options: { tenant: { type: 'string' } },
     positional: 'user id or username',
     async run({ values, positionals, env }) {
@@ -101,6 +104,7 @@ export const userCommands: Command[] = [
   {
     name: 'user update',
     usage: 'user update --tenant T ID|USERNAME [--username U] [--email E] [--email-verified | --verified | --no-email-verified] [--name N] [--password-stdin] [--disabled | --enabled] [--must-change-password | --no-must-change-password] [--operator-tenants a,b | --global-operator]',
+    arguments: 1,
     options: {
       ...FIELDS, 'no-email-verified': { type: 'boolean' }, 'no-verified': { type: 'boolean' }, disabled: { type: 'boolean' }, enabled: { type: 'boolean' },
       'no-must-change-password': { type: 'boolean' },
@@ -121,6 +125,7 @@ export const userCommands: Command[] = [
   {
     name: 'user delete',
     usage: 'user delete --tenant T ID|USERNAME',
+    arguments: 1,
     options: { tenant: { type: 'string' } },
     positional: 'user id or username',
     async run({ values, positionals, env }) {
@@ -136,6 +141,7 @@ export const userCommands: Command[] = [
   {
     name: 'user sessions',
     usage: 'user sessions --tenant T ID|USERNAME',
+    arguments: 1,
     options: { tenant: { type: 'string' } },
     positional: 'user id or username',
     async run({ values, positionals, env }) {
@@ -147,6 +153,7 @@ export const userCommands: Command[] = [
   {
     name: 'user revoke-session',
     usage: 'user revoke-session --tenant T ID|USERNAME SESSION_ID',
+    arguments: 2,
     options: { tenant: { type: 'string' } },
     positional: 'user id or username',
     async run({ values, positionals, env }) {
@@ -158,6 +165,7 @@ export const userCommands: Command[] = [
   {
     name: 'user grants',
     usage: 'user grants --tenant T ID|USERNAME',
+    arguments: 1,
     options: { tenant: { type: 'string' } },
     positional: 'user id or username',
     async run({ values, positionals, env }) {
@@ -169,6 +177,7 @@ export const userCommands: Command[] = [
   {
     name: 'user revoke-grant',
     usage: 'user revoke-grant --tenant T ID|USERNAME GRANT_ID',
+    arguments: 2,
     options: { tenant: { type: 'string' } },
     positional: 'user id or username',
     async run({ values, positionals, env }) {

@@ -77,8 +77,9 @@ export function apiStore(db: Kysely<Database>): ApiStore {
       db.transaction().execute(async (trx) => {
         await trx.deleteFrom('api_scopes').where('api_id', '=', id).where('tenant_id', '=', tenantId).execute();
         const r = await trx.deleteFrom('apis').where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
+        if (Number(r.numDeletedRows) === 0) return false;
         await bumpConfigVersion(trx);
-        return Number(r.numDeletedRows) > 0;
+        return true;
       }),
   };
 }

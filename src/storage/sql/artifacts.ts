@@ -1,8 +1,13 @@
-import type { Kysely, Selectable } from 'kysely';
+import type { Insertable, Kysely, Selectable } from 'kysely';
 import type { Database } from '../schema.js';
 import type { ArtifactStore } from '../stores.js';
 import type { Artifact, ArtifactKind } from '../types.js';
 import { json, parse, uniquely } from './common.js';
+
+export const artifactRow = (a: Artifact): Insertable<Database['artifacts']> => ({
+  digest: a.digest, tenant_id: a.tenantId, kind: a.kind, grant_id: a.grantId, client_id: a.clientId,
+  data: json(a.data), created_at: a.createdAt, expires_at: a.expiresAt, used_at: a.usedAt,
+});
 
 const toArtifact = (r: Selectable<Database['artifacts']>): Artifact => ({
   digest: r.digest,
@@ -20,13 +25,7 @@ export function artifactStore(db: Kysely<Database>): ArtifactStore {
   return {
     create: (a) =>
       uniquely('artifact', async () => {
-        await db
-          .insertInto('artifacts')
-          .values({
-            digest: a.digest, tenant_id: a.tenantId, kind: a.kind, grant_id: a.grantId, client_id: a.clientId,
-            data: json(a.data), created_at: a.createdAt, expires_at: a.expiresAt, used_at: a.usedAt,
-          })
-          .execute();
+        await db.insertInto('artifacts').values(artifactRow(a)).execute();
       }),
     async find(kind, digest) {
       const r = await db.selectFrom('artifacts').selectAll().where('digest', '=', digest).where('kind', '=', kind).executeTakeFirst();

@@ -100,8 +100,9 @@ export function clientStore(db: Kysely<Database>): ClientStore {
         // not_before moves only through setNotBefore: an edit racing a revoke-before must not undo it.
         const { tenant_id, id, created_at, not_before, ...fields } = toRow(c);
         const r = await trx.updateTable('clients').set(fields).where('id', '=', id).where('tenant_id', '=', tenant_id).executeTakeFirst();
+        if (Number(r.numUpdatedRows) === 0) return false;
         await bumpConfigVersion(trx);
-        return Number(r.numUpdatedRows) > 0;
+        return true;
       }),
     setNotBefore: (tenantId, clientId, notBefore, now) =>
       db.transaction().execute(async (trx) => {
@@ -111,16 +112,18 @@ export function clientStore(db: Kysely<Database>): ClientStore {
           .where('id', '=', clientId)
           .where('tenant_id', '=', tenantId)
           .executeTakeFirst();
+        if (Number(r.numUpdatedRows) === 0) return false;
         await bumpConfigVersion(trx);
-        return Number(r.numUpdatedRows) > 0;
+        return true;
       }),
     delete: (tenantId, clientId) =>
       db.transaction().execute(async (trx) => {
         // Grants cascade to their artifacts and opaque tokens.
         await trx.deleteFrom('grants').where('tenant_id', '=', tenantId).where('client_id', '=', clientId).execute();
         const r = await trx.deleteFrom('clients').where('id', '=', clientId).where('tenant_id', '=', tenantId).executeTakeFirst();
+        if (Number(r.numDeletedRows) === 0) return false;
         await bumpConfigVersion(trx);
-        return Number(r.numDeletedRows) > 0;
+        return true;
       }),
   };
 }

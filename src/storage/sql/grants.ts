@@ -1,6 +1,8 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../schema.js';
 import type { GrantStore } from '../stores.js';
+import { artifactRow } from './artifacts.js';
+import type { Q } from './common.js';
 
 export function grantStore(db: Kysely<Database>): GrantStore {
   return {
@@ -13,15 +15,24 @@ export function grantStore(db: Kysely<Database>): GrantStore {
         }
       );
     },
-    async ensure(g) {
-      await db
-        .insertInto('grants')
-        .values({
-          id: g.id, tenant_id: g.tenantId, client_id: g.clientId, subject: g.subject, scope: g.scope,
-          created_at: g.createdAt, expires_at: g.expiresAt, revoked_at: g.revokedAt,
-        })
-        .onConflict((oc) => oc.column('id').doNothing())
-        .execute();
+    async ensure(g, artifacts = []) {
+      const insert = (q: Q) =>
+        q
+          .insertInto('grants')
+          .values({
+            id: g.id, tenant_id: g.tenantId, client_id: g.clientId, subject: g.subject, scope: g.scope,
+            created_at: g.createdAt, expires_at: g.expiresAt, revoked_at: g.revokedAt,
+          })
+          .onConflict((oc) => oc.column('id').doNothing())
+          .execute();
+      if (artifacts.length === 0) {
+        await insert(db);
+        return;
+      }
+      await db.transaction().execute(async (trx) => {
+        await insert(trx);
+        await trx.insertInto('artifacts').values(artifacts.map(artifactRow)).execute();
+      });
     },
     revoke: (id, now) =>
       db.transaction().execute(async (trx) => {

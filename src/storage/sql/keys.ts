@@ -76,8 +76,9 @@ export function keyStore(db: Kysely<Database>, sealer: KeySealer = PLAINTEXT_KEY
           .where('kid', '=', kid)
           .where('revoked_at', 'is', null)
           .executeTakeFirst();
+        if (Number(r.numUpdatedRows) === 0) return false;
         await bumpConfigVersion(trx);
-        return Number(r.numUpdatedRows) > 0;
+        return true;
       }),
     remove: async (tenantId, kids) => {
       if (kids.length === 0) return;

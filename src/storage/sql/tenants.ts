@@ -67,8 +67,10 @@ export function tenantStore(db: Kysely<Database>, sealer?: KeySealer): TenantSto
           })
           .where('id', '=', id)
           .executeTakeFirst();
+        // Nothing changed for an unknown tenant: other nodes need not reload.
+        if (Number(r.numUpdatedRows) === 0) return false;
         await bumpConfigVersion(trx);
-        return Number(r.numUpdatedRows) > 0;
+        return true;
       })),
     delete: (id) =>
       // Foreign keys cascade to clients, APIs, keys, grants, artifacts and tokens.
@@ -76,8 +78,9 @@ export function tenantStore(db: Kysely<Database>, sealer?: KeySealer): TenantSto
         await trx.deleteFrom('api_scopes').where('tenant_id', '=', id).execute();
         await trx.deleteFrom('revoked_jtis').where('tenant_id', '=', id).execute();
         const r = await trx.deleteFrom('tenants').where('id', '=', id).executeTakeFirst();
+        if (Number(r.numDeletedRows) === 0) return false;
         await bumpConfigVersion(trx);
-        return Number(r.numDeletedRows) > 0;
+        return true;
       }),
   };
 }
