@@ -69,7 +69,10 @@ export async function main(argv: string[]): Promise<number> {
   try {
     const rest = argv.slice(command.name.split(' ').length);
     const flagOptions = command.name === 'start' ? Object.fromEntries(Object.keys(CONFIG_FLAGS).map((f) => [f, { type: 'string' as const }])) : {};
-    const { values, positionals } = parse(rest, { ...command.options, ...flagOptions }, command.positional);
+    const parsed = parse(rest, { ...command.options, ...flagOptions }, command.positional);
+    const { values } = parsed;
+    // --json counts wherever it stands (`json` above), also after `--`: there it is not an argument.
+    const positionals = parsed.positionals.filter((p) => p !== '--json');
     if (values.help) {
       console.log(`usage: tessera ${command.usage}`);
       return 0;
