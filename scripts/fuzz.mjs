@@ -17,15 +17,12 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import * as fc from 'fast-check';
+import { freePort, positiveInt, REPO, TESSERA, tesseraJson } from './common.mjs';
 import { errorCodesFrom, fuzzTargets, problemWith, requestArb } from './fuzz/requests.mjs';
 
-const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const TESSERA = path.join(REPO, 'bin', 'tessera.js');
 const REQUESTS = positiveInt('FUZZ_REQUESTS', 100_000);
 const SECONDS = positiveInt('FUZZ_SECONDS', 900);
 const CONNECTIONS = positiveInt('FUZZ_CONNECTIONS', 4);
@@ -34,47 +31,10 @@ const REQUEST_TIMEOUT_MS = 15_000;
 /** Requests generated at a time: generating all 100k up front would hold their 100 kB values in memory. */
 const BATCH = 500;
 
-function positiveInt(name, dflt) {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return dflt;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1) {
-    console.error(`${name} must be a positive integer, got ${JSON.stringify(raw)}`);
-    process.exit(2);
-  }
-  return n;
-}
 
 const log = (msg) => console.error(`[fuzz] ${msg}`);
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
-function run(args, env, input) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [TESSERA, ...args], { cwd: REPO, env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (c) => { out += c; });
-    child.stderr.on('data', (c) => { err += c; });
-    child.stdin.on('error', () => {});
-    child.stdin.end(input ?? '');
-    child.on('error', reject);
-    child.on('exit', (code) => {
-      if (code !== 0) return reject(new Error(`tessera ${args.join(' ')} exited with ${code}: ${err.slice(-2000)}`));
-      const line = out.trim().split('\n').reverse().find((l) => l.startsWith('{'));
-      resolve(line ? JSON.parse(line) : {});
-    });
-  });
-}
 
 /** One request over the keep-alive agent; resolves to { status, headers, body } or { error }. */
 function send(agent, port, r) {
@@ -146,13 +106,13 @@ async function main() {
     }
 
     const redirectUri = 'https://app.example/cb';
-    const client = await run(['client', 'create', '--tenant', 'default', '--name', 'Fuzz', '--redirect-uri', redirectUri, '--scopes', 'read',
-      '--grant-types', 'authorization_code,refresh_token,client_credentials,password,implicit,urn:ietf:params:oauth:grant-type:device_code,urn:ietf:params:oauth:grant-type:token-exchange', '--json'], env);
-    const pub = await run(['client', 'create', '--tenant', 'default', '--name', 'Fuzz SPA', '--public', '--redirect-uri', 'http://127.0.0.1/cb', '--json'], env);
-    const user = await run(['user', 'create', '--tenant', 'default', '--username', 'fuzz', '--password-stdin', '--json'], env, 'fuzz-password-1\n');
-    await run(['user', 'create', '--tenant', 'admin', '--username', 'fuzz-operator', '--password-stdin', '--json'], env, 'fuzz-operator-password-1\n');
-    const token = await run(['token', 'issue', '--tenant', 'admin', '--user', 'fuzz-operator', '--client', 'tessera-admin-console', '--scopes', 'admin', '--json'], env);
-    await run(['tenant', 'update', 'default', '--dcr', 'on', '--dcr-open', 'on', '--json'], env);
+    const client = await tesseraJson(['client', 'create', '--tenant', 'default', '--name', 'Fuzz', '--redirect-uri', redirectUri, '--scopes', 'read',
+      '--grant-types', 'authorization_code,refresh_token,client_credentials,password,implicit,urn:ietf:params:oauth:grant-type:device_code,urn:ietf:params:oauth:grant-type:token-exchange'], env);
+    const pub = await tesseraJson(['client', 'create', '--tenant', 'default', '--name', 'Fuzz SPA', '--public', '--redirect-uri', 'http://127.0.0.1/cb'], env);
+    const user = await tesseraJson(['user', 'create', '--tenant', 'default', '--username', 'fuzz', '--password-stdin'], env, 'fuzz-password-1\n');
+    await tesseraJson(['user', 'create', '--tenant', 'admin', '--username', 'fuzz-operator', '--password-stdin'], env, 'fuzz-operator-password-1\n');
+    const token = await tesseraJson(['token', 'issue', '--tenant', 'admin', '--user', 'fuzz-operator', '--client', 'tessera-admin-console', '--scopes', 'admin'], env);
+    await tesseraJson(['tenant', 'update', 'default', '--dcr', 'on', '--dcr-open', 'on'], env);
     const fx = { tenant: 'default', clientId: client.client_id, clientSecret: client.client_secret, publicClientId: pub.client_id, redirectUri, username: 'fuzz', userId: user.id, operatorToken: token.access_token };
     const targets = fuzzTargets(ROUTES, ADMIN_ROUTES, fx);
     // A DELETE of the fixtures would be a valid request, and would leave the rest of the run nothing to aim at.

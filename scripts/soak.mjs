@@ -23,14 +23,11 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { freePort, positiveInt, REPO, TESSERA, tesseraJson } from './common.mjs';
 import { MIX, pick, Worker } from './soak/flows.mjs';
 
-const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const TESSERA = path.join(REPO, 'bin', 'tessera.js');
 const DURATION = positiveInt('SOAK_DURATION', 600);
 const WARMUP = positiveInt('SOAK_WARMUP', 60);
 const INTERVAL = positiveInt('SOAK_INTERVAL', Math.max(5, Math.min(30, Math.floor(DURATION / 4))));
@@ -40,16 +37,6 @@ const RESULTS = path.join(REPO, 'soak', 'results.json');
 /** The growth the issue allows after warm-up; reported, not enforced. */
 const GROWTH_LIMIT = 10;
 
-function positiveInt(name, dflt) {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return dflt;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1) {
-    console.error(`${name} must be a positive integer, got ${JSON.stringify(raw)}`);
-    process.exit(2);
-  }
-  return n;
-}
 if (WARMUP >= DURATION) {
   console.error(`SOAK_WARMUP (${WARMUP}) must be shorter than SOAK_DURATION (${DURATION})`);
   process.exit(2);
@@ -57,31 +44,7 @@ if (WARMUP >= DURATION) {
 
 const log = (msg) => console.error(`[soak] ${msg}`);
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
-/** Runs `tessera ARGS --json`; resolves with its JSON output. */
-function cli(args, env, input = '') {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [TESSERA, ...args, '--json'], { cwd: REPO, env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (c) => (out += c));
-    child.stderr.on('data', (c) => (err += c));
-    child.stdin.on('error', () => {});
-    child.stdin.end(input);
-    child.on('error', reject);
-    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`tessera ${args.join(' ')} exited with ${code}: ${err.slice(-2000)}`))));
-  });
-}
 
 /** The server's resident set size in MiB (VmRSS), or null once it is gone. */
 function rssMiB(pid) {
@@ -147,13 +110,13 @@ async function main() {
     // Names unique per run: a SOAK_DATABASE_URL may hold earlier runs.
     const run = Date.now().toString(36);
     const redirectUri = 'http://127.0.0.1:9/callback';
-    const web = await cli(['client', 'create', '--tenant', 'default', '--name', `soak-web-${run}`, '--redirect-uri', redirectUri,
+    const web = await tesseraJson(['client', 'create', '--tenant', 'default', '--name', `soak-web-${run}`, '--redirect-uri', redirectUri,
       '--grant-types', 'authorization_code,refresh_token', '--scopes', 'openid offline_access', '--consent', 'skip'], env);
-    const service = await cli(['client', 'create', '--tenant', 'default', '--name', `soak-service-${run}`, '--grant-types', 'client_credentials'], env);
+    const service = await tesseraJson(['client', 'create', '--tenant', 'default', '--name', `soak-service-${run}`, '--grant-types', 'client_credentials'], env);
     const users = [];
     for (let i = 0; i < CONCURRENCY; i++) {
       const user = { username: `soak-${run}-${i}`, password: `soak password ${run} ${i}` };
-      await cli(['user', 'create', '--tenant', 'default', '--username', user.username, '--password-stdin'], env, `${user.password}\n`);
+      await tesseraJson(['user', 'create', '--tenant', 'default', '--username', user.username, '--password-stdin'], env, `${user.password}\n`);
       users.push(user);
     }
 

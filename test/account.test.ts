@@ -170,6 +170,13 @@ describe.each(BACKENDS)('account page on %s', (backend) => {
     expect(again.body).toContain('name="decision" value="allow"');
   });
 
+  it('refuses a personal token with no scope and stores nothing, not even the built-in personal-tokens client', async () => {
+    const { b, page } = await signIn();
+    const refused = await createToken(b, page.body, [['name', 'Nothing'], ['days', '7']]);
+    expect({ status: refused.statusCode, error: /class="error"[^>]*>([^<]*)</.exec(refused.body)?.[1] }).toEqual({ status: 400, error: 'Choose at least one scope.' });
+    expect(await t.storage.clients.get('default', 'tessera.personal-tokens.default')).toBeUndefined();
+  });
+
   it('creates a personal token, shows it once, lists it without the value, and revokes it', async () => {
     const { b, page } = await signIn();
     // The form offers the scopes the tenant's APIs define, with their descriptions.

@@ -140,11 +140,11 @@ async function act(ctx: TenantContext, req: FastifyRequest, reply: FastifyReply,
     if (action === 'create_token') {
       const days = params.get('days');
       if (!days || !/^\d{1,4}$/.test(days)) throw new InputError('choose how long the token lives');
-      const client = await ensureBuiltinClient(services, tenantId, 'personal', ctx.issuer, (t, c) => services.cache.client(t, c));
       const apis = (await services.cache.apiIndex(tenantId)).list;
       const name = params.get('name') ?? '';
       const issued = await issuePersonalToken({ ...services, actor: user.id }, {
-        tenant: ctx.tenant, issuer: ctx.issuer, user, client, apis, scopes: params.all('scope'), expiresIn: Number(days) * 86400, name,
+        tenant: ctx.tenant, issuer: ctx.issuer, user, apis, scopes: params.all('scope'), expiresIn: Number(days) * 86400, name,
+        loadClient: (t, c) => services.cache.client(t, c),
       });
       return render(ctx, reply, user, {
         csrf, created: { name: name.trim(), value: issued.value, scopes: issued.scopes, expiresAt: seconds(services.clock) + issued.expiresIn },

@@ -1,6 +1,7 @@
-import { hash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { digest, secretMatchesDigest } from '../crypto/digest.js';
 import type { Services } from '../http/context.js';
+import { isLoopbackHost } from '../http/transport.js';
 import { UNMATCHED, type Metrics } from '../metrics/registry.js';
 
 /** Where Prometheus scrapes, outside every tenant. */
@@ -21,16 +22,13 @@ export function recordRequests(app: FastifyInstance, metrics: Metrics): void {
   });
 }
 
-/** The client as fastify resolved it: behind a trusted proxy, the proxy's client, not the proxy. */
-const isLoopback = (ip: string): boolean => ip === '::1' || ip.startsWith('127.') || ip.startsWith('::ffff:127.');
+/** The client as fastify resolved it (behind a trusted proxy, the proxy's client): 127.0.0.0/8 or ::1, also IPv4-mapped. */
+const isLoopback = (ip: string): boolean => isLoopbackHost(ip.replace(/^::ffff:/i, ''));
 
-/** `Authorization: Bearer <token>` against the configured token, in constant time (both sides hashed to 32 bytes). */
-function bearerMatches(req: FastifyRequest, token: string): boolean {
+/** `Authorization: Bearer <token>` against the configured token's digest, in constant time. */
+function bearerMatches(req: FastifyRequest, tokenDigest: string): boolean {
   const m = /^Bearer ([^\s]+)$/i.exec(req.headers.authorization ?? '');
-  if (!m) return false;
-  const a = hash('sha256', m[1], 'buffer') as unknown as Buffer;
-  const b = hash('sha256', token, 'buffer') as unknown as Buffer;
-  return timingSafeEqual(a, b);
+  return m !== null && secretMatchesDigest(m[1], tokenDigest);
 }
 
 const refuse = (reply: FastifyReply, status: number, description: string) =>
@@ -46,9 +44,10 @@ const refuse = (reply: FastifyReply, status: number, description: string) =>
  */
 export function registerMetrics(app: FastifyInstance, services: Pick<Services, 'config' | 'metrics'>): void {
   const token = services.config.metricsToken;
+  const tokenDigest = token === undefined ? undefined : digest(token);
   app.get(METRICS_PATH, (req, reply) => {
-    if (token !== undefined) {
-      if (!bearerMatches(req, token)) {
+    if (tokenDigest !== undefined) {
+      if (!bearerMatches(req, tokenDigest)) {
         reply.header('www-authenticate', 'Bearer realm="metrics"');
         return refuse(reply, 401, 'a valid metrics token is required (TESSERA_METRICS_TOKEN)');
       }

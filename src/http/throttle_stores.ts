@@ -11,10 +11,7 @@ import { RedisThrottleStore } from './throttle_redis.js';
  * between the processes on one file). `close` ends the Redis connection, if any.
  */
 export function sharedThrottleStore(config: Pick<Config, 'redisUrl' | 'redisKeyPrefix'>, storage: Pick<Storage, 'throttle'>): ThrottleStore & { close(): Promise<void> } {
-  if (config.redisUrl) {
-    const redis = RedisThrottleStore.connect(config.redisUrl, `${config.redisKeyPrefix}throttle:`);
-    return { update: (key, now, change) => redis.update(key, now, change), close: () => redis.close() };
-  }
+  if (config.redisUrl) return RedisThrottleStore.connect(config.redisUrl, `${config.redisKeyPrefix}throttle:`);
   return { update: (key, now, change) => storage.throttle.update(key, now, change), close: async () => {} };
 }
 

@@ -99,7 +99,9 @@ export interface IssueInput {
   issuer: string;
   user: User;
   /** The client to issue under; the tenant's built-in personal-tokens client when absent. */
-  client: Client;
+  client?: Client;
+  /** How that built-in client is looked up (a cached lookup on the server; see ensureBuiltinClient). */
+  loadClient?: (tenantId: string, clientId: string) => Promise<Client | undefined>;
   /** The tenant's APIs: they define the scopes and audiences. */
   apis: Api[];
   scopes: string[];
@@ -123,7 +125,7 @@ const isPersonal = (c: Client) => c.clientId === builtinClientId(c.tenantId, 'pe
  * The checks of issuePersonalToken, storing nothing: a request refused here leaves the store as it
  * was (not even the built-in client is made). Without `client`, the built-in personal-tokens client.
  */
-export function checkPersonalToken(input: Omit<IssueInput, 'client'> & { client?: Client }) {
+function checkPersonalToken(input: IssueInput) {
   const { user, client, tenant } = input;
   if (user.tenantId !== tenant.id || (client && client.tenantId !== tenant.id)) throw new InputError('the user and the client must belong to the tenant');
   if (user.disabled) throw new InputError(`user ${user.username} is disabled`);
@@ -143,7 +145,7 @@ export function checkPersonalToken(input: Omit<IssueInput, 'client'> & { client?
   }
   const name = (input.name ?? 'Personal token').trim();
   if (!name || [...name].length > 100) throw new InputError('the token name must be 1–100 characters');
-  return { scopes, owner, ttl, name };
+  return { scopes, owner, ttl, name, personal };
 }
 
 /**
@@ -154,9 +156,10 @@ export function checkPersonalToken(input: Omit<IssueInput, 'client'> & { client?
  * (RFC 6749 §3.3). The value is returned once: only its digest is stored.
  */
 export async function issuePersonalToken(deps: ManageDeps, input: IssueInput): Promise<IssuedToken> {
-  const { user, client, tenant } = input;
-  const { scopes, owner, ttl, name } = checkPersonalToken(input);
-  const personal = isPersonal(client);
+  const { user, tenant } = input;
+  const { scopes, owner, ttl, name, personal } = checkPersonalToken(input);
+  // Made on first use, after the checks: a refused request stores nothing.
+  const client = input.client ?? (await ensureBuiltinClient(deps, tenant.id, 'personal', input.issuer, input.loadClient));
   const apis = [...new Set(scopes.map((s) => owner.get(s)).filter((a): a is Api => a !== undefined))];
   const audience = apis.length ? apis.map((a) => a.audience) : [tenant.defaultAudience ?? `${input.issuer}/api`];
   const now = seconds(deps.clock);

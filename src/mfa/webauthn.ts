@@ -115,14 +115,15 @@ export async function verifyAuthentication(
   ctx: TenantContext, credential: string | undefined, purpose: 'second_factor' | 'passwordless', bind: string, factors?: MfaFactor[],
 ): Promise<{ ok: true; factor: MfaFactor; userVerified: boolean } | { ok: false }> {
   const response = parse<AuthenticationResponseJSON>(credential);
-  if (!response || typeof response.id !== 'string' || !(await spendChallenge(ctx, response.response.clientDataJSON, purpose, bind))) return { ok: false };
+  if (!response || typeof response.id !== 'string') return { ok: false };
+  const spent = await spendChallenge(ctx, response.response.clientDataJSON, purpose, bind);
+  if (!spent) return { ok: false };
   const factor = factors ? passkeys(factors).find((f) => f.credentialId === response.id) : await ctx.services.storage.mfa.findCredential(ctx.tenant.id, response.id);
   if (!factor || factor.type !== 'webauthn') return { ok: false };
   const { rpID, origin } = relyingParty(ctx);
-  const challenge = JSON.parse(Buffer.from(response.response.clientDataJSON, 'base64url').toString('utf8')).challenge as string;
   try {
     const result = await (await simpleWebAuthn()).verifyAuthenticationResponse({
-      response, expectedChallenge: challenge, expectedOrigin: origin, expectedRPID: rpID, requireUserVerification: purpose === 'passwordless',
+      response, expectedChallenge: spent.challenge, expectedOrigin: origin, expectedRPID: rpID, requireUserVerification: purpose === 'passwordless',
       credential: { id: factor.credentialId, publicKey: Buffer.from(factor.publicKey, 'base64url'), counter: factor.counter, transports: factor.transports },
     });
     if (!result.verified) return { ok: false };

@@ -71,20 +71,18 @@ export class AuditWriter implements AuditStore {
     return this.writing;
   }
 
+  /** One batch, at most maxQueued events (record() flushes at that size): one INSERT, retried once. */
   private async write(batch: AuditEvent[]): Promise<void> {
-    for (let i = 0; i < batch.length; i += this.maxQueued) {
-      const part = batch.slice(i, i + this.maxQueued);
+    try {
+      await this.rows.insert(batch);
+    } catch {
       try {
-        await this.rows.insert(part);
-      } catch {
-        try {
-          // One INSERT is atomic, so a retry never writes an event twice.
-          await this.rows.insert(part);
-        } catch (err) {
-          // Only the message: a driver's error object may quote the statement's values.
-          const reason = err instanceof Error ? err.message.slice(0, 200) : 'unknown error';
-          this.log.error({ err: { message: reason }, events: part.length, types: [...new Set(part.map((e) => e.type))].sort() }, 'audit events not recorded');
-        }
+        // One INSERT is atomic, so a retry never writes an event twice.
+        await this.rows.insert(batch);
+      } catch (err) {
+        // Only the message: a driver's error object may quote the statement's values.
+        const reason = err instanceof Error ? err.message.slice(0, 200) : 'unknown error';
+        this.log.error({ err: { message: reason }, events: batch.length, types: [...new Set(batch.map((e) => e.type))].sort() }, 'audit events not recorded');
       }
     }
   }

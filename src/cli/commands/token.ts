@@ -1,6 +1,6 @@
 import { issuerOf } from '../../http/context.js';
 import { requireClient } from '../../manage/clients.js';
-import { checkPersonalToken, ensureBuiltinClient, issuePersonalToken } from '../../manage/personal_tokens.js';
+import { issuePersonalToken } from '../../manage/personal_tokens.js';
 import { requireTenant } from '../../manage/tenants.js';
 import { requireUser } from '../../manage/users.js';
 import { int, required, split, str } from '../args.js';
@@ -31,15 +31,11 @@ export const tokenCommands: Command[] = [
       const scopes = split(required(values, 'scopes'), /\s+/) ?? [];
       const issuer = issuerOf(env.config().publicUrl, tenant);
       const clientId = str(values, 'client');
-      const request = {
-        tenant, issuer, user, apis: await deps.storage.apis.list(tenant.id), scopes,
+      const client = clientId !== undefined ? await requireClient(deps, tenant.id, clientId) : undefined;
+      const issued = await issuePersonalToken(deps, {
+        tenant, issuer, user, client, apis: await deps.storage.apis.list(tenant.id), scopes,
         expiresIn: int(values, 'expires-in'), name: str(values, 'name') ?? 'Issued by an operator',
-      };
-      const given = clientId !== undefined ? await requireClient(deps, tenant.id, clientId) : undefined;
-      // Checked before the built-in client is made on first use: a refused request stores nothing.
-      checkPersonalToken({ ...request, client: given });
-      const client = given ?? (await ensureBuiltinClient(deps, tenant.id, 'personal', issuer));
-      const issued = await issuePersonalToken(deps, { ...request, client });
+      });
       // RFC 6749 §5.1 names, as a token response has them.
       const out = { access_token: issued.value, token_type: 'Bearer', expires_in: issued.expiresIn, scope: issued.scopes.join(' ') };
       return { json: out, text: describe(out) };

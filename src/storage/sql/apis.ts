@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../schema.js';
 import type { ApiStore } from '../stores.js';
 import type { Api } from '../types.js';
-import { bumpConfigVersion, type Q, uniquely } from './common.js';
+import { bumpConfigVersion, bumpIfChanged, type Q, uniquely } from './common.js';
 
 async function withScopes(db: Q, rows: Database['apis'][]): Promise<Api[]> {
   if (rows.length === 0) return [];
@@ -77,9 +77,7 @@ export function apiStore(db: Kysely<Database>): ApiStore {
       db.transaction().execute(async (trx) => {
         await trx.deleteFrom('api_scopes').where('api_id', '=', id).where('tenant_id', '=', tenantId).execute();
         const r = await trx.deleteFrom('apis').where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
-        if (Number(r.numDeletedRows) === 0) return false;
-        await bumpConfigVersion(trx);
-        return true;
+        return bumpIfChanged(trx, r.numDeletedRows);
       }),
   };
 }

@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../schema.js';
 import type { ClientStore } from '../stores.js';
 import type { Client } from '../types.js';
-import { bumpConfigVersion, json, parse, uniquely } from './common.js';
+import { bumpConfigVersion, bumpIfChanged, json, parse, uniquely } from './common.js';
 
 type Row = Database['clients'];
 
@@ -100,9 +100,7 @@ export function clientStore(db: Kysely<Database>): ClientStore {
         // not_before moves only through setNotBefore: an edit racing a revoke-before must not undo it.
         const { tenant_id, id, created_at, not_before, ...fields } = toRow(c);
         const r = await trx.updateTable('clients').set(fields).where('id', '=', id).where('tenant_id', '=', tenant_id).executeTakeFirst();
-        if (Number(r.numUpdatedRows) === 0) return false;
-        await bumpConfigVersion(trx);
-        return true;
+        return bumpIfChanged(trx, r.numUpdatedRows);
       }),
     setNotBefore: (tenantId, clientId, notBefore, now) =>
       db.transaction().execute(async (trx) => {
@@ -112,18 +110,14 @@ export function clientStore(db: Kysely<Database>): ClientStore {
           .where('id', '=', clientId)
           .where('tenant_id', '=', tenantId)
           .executeTakeFirst();
-        if (Number(r.numUpdatedRows) === 0) return false;
-        await bumpConfigVersion(trx);
-        return true;
+        return bumpIfChanged(trx, r.numUpdatedRows);
       }),
     delete: (tenantId, clientId) =>
       db.transaction().execute(async (trx) => {
         // Grants cascade to their artifacts and opaque tokens.
         await trx.deleteFrom('grants').where('tenant_id', '=', tenantId).where('client_id', '=', clientId).execute();
         const r = await trx.deleteFrom('clients').where('id', '=', clientId).where('tenant_id', '=', tenantId).executeTakeFirst();
-        if (Number(r.numDeletedRows) === 0) return false;
-        await bumpConfigVersion(trx);
-        return true;
+        return bumpIfChanged(trx, r.numDeletedRows);
       }),
   };
 }

@@ -3,7 +3,7 @@ import type { Database } from '../schema.js';
 import type { KeyStore } from '../stores.js';
 import type { KeyPurpose, SigningKeyRecord } from '../types.js';
 import { PLAINTEXT_KEYS, type KeySealer } from '../../crypto/sealed_keys.js';
-import { bumpConfigVersion, json, parse, type Q } from './common.js';
+import { bumpConfigVersion, bumpIfChanged, json, parse, type Q } from './common.js';
 
 /** `sealer` seals the private part when TESSERA_MASTER_KEY is set (crypto/sealed_keys.ts). */
 export async function insertKey(trx: Q, k: SigningKeyRecord, sealer: KeySealer = PLAINTEXT_KEYS): Promise<void> {
@@ -76,9 +76,7 @@ export function keyStore(db: Kysely<Database>, sealer: KeySealer = PLAINTEXT_KEY
           .where('kid', '=', kid)
           .where('revoked_at', 'is', null)
           .executeTakeFirst();
-        if (Number(r.numUpdatedRows) === 0) return false;
-        await bumpConfigVersion(trx);
-        return true;
+        return bumpIfChanged(trx, r.numUpdatedRows);
       }),
     remove: async (tenantId, kids) => {
       if (kids.length === 0) return;

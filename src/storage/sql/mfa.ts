@@ -3,7 +3,7 @@ import type { Database } from '../schema.js';
 import type { MfaStore } from '../stores.js';
 import type { MfaFactor } from '../types.js';
 import { PLAINTEXT_KEYS, type KeySealer } from '../../crypto/sealed_keys.js';
-import { bumpConfigVersion, json, parse, uniquely } from './common.js';
+import { bumpConfigVersion, bumpIfChanged, json, parse, uniquely } from './common.js';
 
 type Row = Database['mfa_factors'];
 
@@ -117,9 +117,7 @@ export function mfaStore(db: Kysely<Database>, sealer: KeySealer = PLAINTEXT_KEY
     setTenantPolicy: (tenantId, policy) =>
       db.transaction().execute(async (trx) => {
         const r = await trx.updateTable('tenants').set({ mfa: policy }).where('id', '=', tenantId).executeTakeFirst();
-        if (Number(r.numUpdatedRows) === 0) return false;
-        await bumpConfigVersion(trx);
-        return true;
+        return bumpIfChanged(trx, r.numUpdatedRows);
       }),
     async clientRequires(tenantId, clientId) {
       const r = await db.selectFrom('clients').select('require_mfa').where('id', '=', clientId).where('tenant_id', '=', tenantId).executeTakeFirst();
@@ -128,9 +126,7 @@ export function mfaStore(db: Kysely<Database>, sealer: KeySealer = PLAINTEXT_KEY
     setClientRequires: (tenantId, clientId, required) =>
       db.transaction().execute(async (trx) => {
         const r = await trx.updateTable('clients').set({ require_mfa: required ? 1 : 0 }).where('id', '=', clientId).where('tenant_id', '=', tenantId).executeTakeFirst();
-        if (Number(r.numUpdatedRows) === 0) return false;
-        await bumpConfigVersion(trx);
-        return true;
+        return bumpIfChanged(trx, r.numUpdatedRows);
       }),
   };
 }

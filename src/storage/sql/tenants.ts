@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../schema.js';
 import type { TenantStore } from '../stores.js';
 import type { Tenant } from '../types.js';
-import { bumpConfigVersion, uniquely } from './common.js';
+import { bumpConfigVersion, bumpIfChanged, uniquely } from './common.js';
 import { insertKey } from './keys.js';
 import type { KeySealer } from '../../crypto/sealed_keys.js';
 
@@ -67,10 +67,7 @@ export function tenantStore(db: Kysely<Database>, sealer?: KeySealer): TenantSto
           })
           .where('id', '=', id)
           .executeTakeFirst();
-        // Nothing changed for an unknown tenant: other nodes need not reload.
-        if (Number(r.numUpdatedRows) === 0) return false;
-        await bumpConfigVersion(trx);
-        return true;
+        return bumpIfChanged(trx, r.numUpdatedRows);
       })),
     delete: (id) =>
       // Foreign keys cascade to clients, APIs, keys, grants, artifacts and tokens.
@@ -78,9 +75,7 @@ export function tenantStore(db: Kysely<Database>, sealer?: KeySealer): TenantSto
         await trx.deleteFrom('api_scopes').where('tenant_id', '=', id).execute();
         await trx.deleteFrom('revoked_jtis').where('tenant_id', '=', id).execute();
         const r = await trx.deleteFrom('tenants').where('id', '=', id).executeTakeFirst();
-        if (Number(r.numDeletedRows) === 0) return false;
-        await bumpConfigVersion(trx);
-        return true;
+        return bumpIfChanged(trx, r.numDeletedRows);
       }),
   };
 }
